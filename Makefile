@@ -1,0 +1,102 @@
+# clusterd - prefork server supervisor.
+# make | make check | make SANITIZE=1 check | make install | make demo | make bench
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+BINDIR	 = $(PREFIX)/bin
+MANDIR	 = $(PREFIX)/share/man
+DOCDIR	 = $(PREFIX)/share/doc/clusterd
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+COMPDIR	 = $(PREFIX)/share/bash-completion/completions
+
+CC	?= cc
+CFLAGS	?= -O2 -g
+WARN	 = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE
+PKGS	 = libsystemd inih
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIBS	 = $(PKG_LIBS) -lev -lm
+
+ifeq ($(SANITIZE),1)
+CFLAGS	+= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS	+= -fsanitize=address,undefined
+BUILD	 = build/san
+else
+BUILD	 = build/rel
+endif
+
+SUP_SRC	 = $(wildcard supervisor/*.c)
+SUP_OBJ	 = $(SUP_SRC:supervisor/%.c=$(BUILD)/supervisor/%.o)
+LIB_OBJ	 = $(filter-out $(BUILD)/supervisor/main.o,$(SUP_OBJ))
+WRK_SRC	 = $(wildcard worker/*.c)
+WRK_OBJ	 = $(WRK_SRC:worker/%.c=$(BUILD)/worker/%.o)
+UNIT_SRC = $(wildcard tests/unit/*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+all: clusterd clusterd-worker
+
+clusterd: $(BUILD)/clusterd
+	ln -sf $< $@
+clusterd-worker: $(BUILD)/clusterd-worker
+	ln -sf $< $@
+
+$(BUILD)/clusterd: $(SUP_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/clusterd-worker: $(WRK_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/supervisor/%.o: supervisor/%.c supervisor/clusterd.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+$(BUILD)/worker/%.o: worker/%.c $(wildcard worker/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isupervisor $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS)
+
+units: $(UNIT_BIN)
+
+deps:
+	@scripts/install-deps
+
+# The README's test command: installs what it needs, builds, runs everything.
+check: deps
+	$(MAKE) all units
+	BUILD=$(BUILD) tests/run $(TESTS)
+
+demo: deps
+	$(MAKE) all
+	./clusterd run conf/demo.conf
+
+bench: deps all
+	scripts/bench
+
+lint-man:
+	mandoc -Tlint -Wwarning man/clusterd.8 man/clusterd.conf.5
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(COMPDIR)
+	install -m 755 $(BUILD)/clusterd $(DESTDIR)$(BINDIR)/clusterd
+	install -m 755 $(BUILD)/clusterd-worker $(DESTDIR)$(BINDIR)/clusterd-worker
+	install -m 644 man/clusterd.8 $(DESTDIR)$(MANDIR)/man8/clusterd.8
+	install -m 644 man/clusterd.conf.5 $(DESTDIR)$(MANDIR)/man5/clusterd.conf.5
+	install -m 644 conf/example.conf $(DESTDIR)$(DOCDIR)/example.conf
+	for u in scripts/*.service scripts/*.socket; do [ -f "$$u" ] || continue; \
+	    sed 's|@BINDIR@|$(BINDIR)|g' "$$u" > $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	[ ! -f scripts/clusterd.bash-completion ] || \
+	    install -m 644 scripts/clusterd.bash-completion $(DESTDIR)$(COMPDIR)/clusterd
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/clusterd $(DESTDIR)$(BINDIR)/clusterd-worker \
+	    $(DESTDIR)$(MANDIR)/man8/clusterd.8 $(DESTDIR)$(MANDIR)/man5/clusterd.conf.5 \
+	    $(DESTDIR)$(DOCDIR)/example.conf $(DESTDIR)$(COMPDIR)/clusterd
+	for u in scripts/*.service scripts/*.socket; do [ -f "$$u" ] || continue; \
+	    rm -f $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+
+clean:
+	rm -rf build clusterd clusterd-worker
+
+.PHONY: all units deps check demo bench lint-man install uninstall clean

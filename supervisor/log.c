@@ -1,0 +1,182 @@
+/*
+ * log.c - the master's log: one line per event, ISO-8601 timestamp, level
+ * and pid, to stderr or to the `log` file (reopened on SIGUSR1). When stderr
+ * is the journal (JOURNAL_STREAM names fd 2), lines carry <N> priority
+ * prefixes instead of a timestamp, since journald stamps them itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clusterd.h"
+
+static int	 log_fd_ = STDERR_FILENO;
+static char	*log_path;
+static bool	 log_journal;
+static bool	 log_debug_on;
+
+static const char *level_names[] = {
+	[LOG_LVL_ERR] = "error", [LOG_LVL_WARN] = "warning",
+	[LOG_LVL_NOTICE] = "notice", [LOG_LVL_INFO] = "info",
+	[LOG_LVL_DEBUG] = "debug",
+};
+
+/* JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected to stderr. */
+static bool
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+static int
+open_file(const char *path)
+{
+	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY,
+	    0640);
+}
+
+int
+log_open(const char *path)
+{
+	int fd;
+
+	log_debug_on = getenv("CLUSTERD_DEBUG") != NULL;
+	if (path == NULL) {
+		log_journal = stderr_is_journal();
+		return 0;
+	}
+	if ((fd = open_file(path)) == -1)
+		return -errno;
+	if (log_fd_ != STDERR_FILENO)
+		close(log_fd_);
+	free(log_path);
+	log_path = strdup(path);
+	log_fd_ = fd;
+	log_journal = false;
+	return 0;
+}
+
+/* Open the new file before closing the old one, so no line is lost. */
+int
+log_reopen(void)
+{
+	int fd;
+
+	if (log_path == NULL)
+		return 0;
+	if ((fd = open_file(log_path)) == -1)
+		return -errno;
+	dup3(fd, log_fd_, O_CLOEXEC);
+	close(fd);
+	return 0;
+}
+
+int
+log_fd(void)
+{
+	return log_fd_;
+}
+
+bool
+log_is_journal(void)
+{
+	return log_journal;
+}
+
+void
+log_close(void)
+{
+	if (log_fd_ != STDERR_FILENO)
+		close(log_fd_);
+	log_fd_ = STDERR_FILENO;
+	free(log_path);
+	log_path = NULL;
+}
+
+/* One write(2) per line: lines from the master and the workers' pipes never
+ * interleave inside a line. A full disk loses the line, nothing else. */
+void
+log_raw(const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(log_fd_, buf, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+size_t
+log_prefix(char *buf, size_t len, enum log_level level)
+{
+	struct timeval tv;
+	struct tm tm;
+	int n;
+
+	if (log_journal)
+		n = snprintf(buf, len, "<%d>", (int)level);
+	else {
+		gettimeofday(&tv, NULL);
+		gmtime_r(&tv.tv_sec, &tm);
+		n = snprintf(buf, len,
+		    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ clusterd[%ld]: %s: ",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec, (long)tv.tv_usec / 1000,
+		    (long)getpid(), level_names[level]);
+	}
+	return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	char buf[2048];
+	size_t n;
+	va_list ap;
+	int m;
+
+	if (level == LOG_LVL_DEBUG && !log_debug_on)
+		return;
+	n = log_prefix(buf, sizeof buf, level);
+	va_start(ap, fmt);
+	m = vsnprintf(buf + n, sizeof buf - n - 1, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		m = 0;
+	n += (size_t)m >= sizeof buf - n - 1 ? sizeof buf - n - 2 : (size_t)m;
+	buf[n++] = '\n';
+	log_raw(buf, n);
+}
+
+void
+fatalx(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("clusterd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
