@@ -199,3 +199,11 @@ port_open() {
 
 # write_conf FILE <<EOF ... EOF
 write_conf() { cat >"$1"; }
+
+# conns_accepted PORT: how many established connections to local PORT a
+# process has accepted and read everything from (Recv-Q 0). A request
+# "in flight" in a server shows up here; one still queued does not.
+conns_accepted() {
+	ss -tnpH state established "( sport = :$1 )" 2>/dev/null |
+		awk '$1 == 0 && /users:/ { n++ } END { print n + 0 }'
+}
