@@ -773,10 +773,10 @@ output_cb(struct ev_loop *loop, ev_io *io, int revents)
 		if (n == -1 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
-			output_flush(w);
 			ev_io_stop(loop, io);
 			close(w->out_fd);
 			w->out_fd = -1;
+			output_flush(w);
 			return;
 		}
 		w->outlen += (size_t)n;
