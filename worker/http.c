@@ -34,6 +34,8 @@ enum {
 	CONN_LINGER	= 0x04,	/* output done, FIN sent, discarding input */
 	CONN_GRACE	= 0x08,	/* draining: idle-grace timer running */
 	CONN_ERR	= 0x10,	/* answered a bad request: linger on close */
+	CONN_TCP	= 0x20,	/* TCP: wants TCP_NODELAY before a 2nd send */
+	CONN_SENT	= 0x40,	/* has sent before */
 };
 
 struct conn {
@@ -105,10 +107,7 @@ void
 http_conn_new(int fd, bool tcp)
 {
 	struct conn	*c;
-	int		 one = 1;
 
-	if (tcp)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (spare != NULL) {
 		c = spare;
 		spare = NULL;
@@ -120,7 +119,7 @@ http_conn_new(int fd, bool tcp)
 		c->out_cap = 0;
 	}
 	c->fd = fd;
-	c->flags = 0;
+	c->flags = tcp ? CONN_TCP : 0;
 	c->rlen = 0;
 	c->body_left = 0;
 	c->out_len = c->out_off = 0;
@@ -334,7 +333,20 @@ static int
 conn_flush(struct conn *c)
 {
 	ssize_t	n;
+	int	one = 1;
 
+	/*
+	 * Nagle would hold a small answer while an earlier one is unacked
+	 * (a pipelining client with delayed ACKs waits 40 ms). The first
+	 * send has nothing unacked before it: a Connection: close client
+	 * never pays for the setsockopt.
+	 */
+	if ((c->flags & (CONN_TCP | CONN_SENT)) == (CONN_TCP | CONN_SENT)) {
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof one);
+		c->flags &= ~CONN_TCP;
+	}
+	c->flags |= CONN_SENT;
 	while (c->out_off < c->out_len) {
 		n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
 		    MSG_NOSIGNAL);
