@@ -598,9 +598,23 @@ resolve_host(const char *host, int family, in_port_t port,
 	struct addrinfo		 hints, *res, *ai, *pick = NULL;
 	int			 rc;
 
+	/* Dotted digits: an IPv4 address in full, never a host name. */
 	if (family != AF_INET6 && strspn(host, "0123456789.") ==
-	    strlen(host))
-		family = AF_INET;	/* dotted digits: never a host name */
+	    strlen(host)) {
+		struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+
+		memset(ss, 0, sizeof(*ss));
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+			snprintf(msg, sizeof msg, "bad IPv4 address '%s'",
+			    host);
+			*why = msg;
+			return -EINVAL;
+		}
+		sin->sin_family = AF_INET;
+		sin->sin_port = port;
+		*len = sizeof(*sin);
+		return 0;
+	}
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = family;
 	hints.ai_socktype = SOCK_STREAM;
@@ -613,9 +627,6 @@ resolve_host(const char *host, int family, in_port_t port,
 	if (rc != 0) {
 		if (family == AF_INET6)
 			snprintf(msg, sizeof msg, "bad IPv6 address '%s'",
-			    host);
-		else if (family == AF_INET)
-			snprintf(msg, sizeof msg, "bad IPv4 address '%s'",
 			    host);
 		else
 			snprintf(msg, sizeof msg, "cannot resolve '%s': %s",
