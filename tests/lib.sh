@@ -17,8 +17,9 @@ set -u
 set +m	# bg_run relies on background jobs staying in our process group
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CLUSTERD=$ROOT/clusterd
-WORKER=$ROOT/clusterd-worker
+# CLUSTERD_BIN / WORKER_BIN: test other builds (e.g. build/san/...).
+CLUSTERD=${CLUSTERD_BIN:-$ROOT/clusterd}
+WORKER=${WORKER_BIN:-$ROOT/clusterd-worker}
 export CLUSTERD_TEST=1
 TEST_NAME=$(basename "$0" .sh)
 

@@ -87,6 +87,7 @@ static struct {
 } opt = { .exit_at_start = -1, .only_slot = -1 };
 
 static long	 grown_mb_x10;		/* tenths of MiB allocated so far */
+static char	*volatile grow_chain;	/* every block, so none is elided */
 
 void
 worker_log(const char *fmt, ...)
@@ -645,7 +646,7 @@ ready_cb(EV_P_ ev_timer *w, int revents)
 	if (!opt.no_ready)
 		sd_notifyf(0, "READY=1\nSTATUS=serving on %s", addrs);
 	else
-		sd_notifyf(0, "STATUS=serving on %s (no READY=1)", addrs);
+		sd_notifyf(0, "STATUS=serving on %s (--no-ready)", addrs);
 	worker_log("serving on %s%s", addrs,
 	    opt.no_ready ? " (--no-ready)" : "");
 }
@@ -668,9 +669,13 @@ grow_cb(EV_P_ ev_timer *w, int revents)
 		ev_timer_stop(EV_A_ w);
 		return;
 	}
-	if (bytes == 0 || (p = malloc(bytes)) == NULL)
+	if (bytes < sizeof(char *) || (p = malloc(bytes)) == NULL)
 		return;
 	memset(p, 0xa5, bytes);
+	/* Chain the blocks from a global: else the compiler may drop the
+	 * malloc and memset of a block nobody reads. */
+	*(char **)p = grow_chain;
+	grow_chain = p;
 	grown_mb_x10 += opt.grow_mb_per_s;
 }
 

@@ -534,6 +534,13 @@ parse(const char *buf, size_t len, struct req *r)
 		while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
 			vl--;
 		switch ((size_t)(colon - line)) {
+		case 6:
+			/* The answer does not wait for the body: close after
+			 * it rather than guess whether the body follows. */
+			if (token_eq(line, 6, "expect") &&
+			    has_token(v, vl, "100-continue"))
+				r->keep = false;
+			break;
 		case 10:
 			if (token_eq(line, 10, "connection")) {
 				if (has_token(v, vl, "close"))
