@@ -180,6 +180,7 @@ struct worker {
 	ev_tstamp		 started;	/* ev_now at fork */
 	ev_tstamp		 ready_at;
 	ev_tstamp		 last_watchdog;
+	ev_tstamp		 stop_sent;
 	bool			 killed;	/* SIGKILL sent */
 	bool			 hung;		/* watchdog fired */
 	char			 status[128];	/* last STATUS= */

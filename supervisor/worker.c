@@ -500,6 +500,7 @@ worker_stop(struct worker *w, const char *why)
 	    (long)w->pid, w->generation, why,
 	    config_signame(w->stop_signal));
 	worker_set_state(w, WORKER_DRAINING);
+	w->stop_sent = ev_now(cl.loop);
 	kill(w->pid, w->stop_signal);
 	ev_timer_stop(cl.loop, &w->timer_w);
 	ev_timer_set(&w->timer_w, w->stop_timeout, 0.);
@@ -574,14 +575,17 @@ timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			    "%.1fs; aborting it", w->slot, (long)w->pid,
 			    ev_now(loop) - w->last_watchdog);
 			w->hung = true;
+			w->stop_sent = ev_now(loop);
 			snprintf(s->last_exit, sizeof s->last_exit,
 			    "watchdog timeout");
 			worker_set_state(w, WORKER_DRAINING);
 			worker_steer_refresh();
+			/* SIGABRT for a core dump; SIGCONT in case it was
+			 * stopped, which would hold the SIGABRT pending. */
 			kill(w->pid, SIGABRT);
+			kill(w->pid, SIGCONT);
 			/* SIGKILL follows if SIGABRT does not end it. */
-			ev_timer_set(t, w->stop_timeout < 5 ?
-			    w->stop_timeout : 5., 0.);
+			ev_timer_set(t, w->watchdog < 5 ? w->watchdog : 5., 0.);
 			ev_timer_start(loop, t);
 			return;
 		}
@@ -592,8 +596,9 @@ timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	case WORKER_DRAINING:
 		if (!w->killed)
 			cl.nkilled += cl.phase == PHASE_STOPPING;
-		log_warn("slot %d: pid %ld still running after stop_timeout "
-		    "(%.1fs)", w->slot, (long)w->pid, w->stop_timeout);
+		log_warn("slot %d: pid %ld still running %.1fs after it was "
+		    "told to stop", w->slot, (long)w->pid,
+		    ev_now(loop) - w->stop_sent);
 		worker_kill(w, SIGKILL);
 		break;
 	case WORKER_EXITED:
