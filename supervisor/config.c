@@ -1047,7 +1047,8 @@ key_set(struct parse *p, const struct key *k, const char *v)
 			return key_fail(p, k, "unknown user '%s'", v);
 		p->user_uid = pw->pw_uid;
 		p->user_gid = pw->pw_gid;
-		return set_string(p, field, v);
+		/* The name, also for "33": workers need it for initgroups. */
+		return set_string(p, field, pw->pw_name);
 	case KT_GROUP:
 	case KT_SOCKGROUP:
 		if ((gr = getgrnam(v)) == NULL && v[0] != '\0' &&
@@ -1063,7 +1064,7 @@ key_set(struct parse *p, const struct key *k, const char *v)
 			return 0;
 		}
 		p->group_gid = gr->gr_gid;
-		return set_string(p, field, v);
+		return set_string(p, field, gr->gr_name);
 	case KT_PATH:
 	case KT_DIR:
 		if (*v == '\0')

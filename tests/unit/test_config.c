@@ -820,6 +820,22 @@ load_side(const struct side *sd, char *err, size_t errlen)
 	return load_text("r.conf", text, CONFIG_FULL, err, errlen);
 }
 
+/* Numeric user and group resolve to their names (for initgroups). */
+static void
+test_numeric_ids(void)
+{
+	struct config	*c;
+	char		 err[1024];
+
+	c = load_text("ids.conf", "[cluster]\nuser = 65534\ngroup = 0\n"
+	    "[listen]\naddress = :1\n[worker]\ncommand = x\n", CONFIG_FULL,
+	    err, sizeof err);
+	CHECK(c != NULL && streq(c->user, "nobody") && c->uid == 65534 &&
+	    streq(c->group, "root") && c->gid == 0, "numeric ids: %s",
+	    c ? c->user : err);
+	config_free(c);
+}
+
 static void
 test_needs_restart(void)
 {
@@ -1041,6 +1057,7 @@ main(int argc, char *argv[])
 	test_long_equals_short();
 	test_paths();
 	test_runtime_dirs();
+	test_numeric_ids();
 	test_needs_restart();
 	test_cpus();
 
