@@ -272,6 +272,9 @@ int	 listen_open(struct listener *, const struct config_listen *,
 int	 listen_resize(struct listener *, int nslots, char *err, size_t);
 int	 listen_repair(struct listener *, int slot);
 void	 listen_close_slot(struct listener *, int slot);
+int	 listen_queued(const struct listener *, int slot);
+int	 listen_requeue(struct listener *, int slot);
+int	 listen_migrate_req(void);
 void	 listen_close(struct listener *);
 int	 listen_slot_fd(const struct listener *, int slot);
 /* Sockets passed by systemd (LISTEN_FDS): fills cl.listeners, or 0. */

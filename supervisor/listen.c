@@ -231,7 +231,16 @@ listen_repair(struct listener *l, int slot)
 	socklen_t len = sizeof on;
 	char err[256];
 
-	if (fd == -1 || l->activated)
+	if (l->activated)
+		return 0;
+	if (fd == -1 && per_worker(l) && slot < l->nfds) {
+		if ((r = open_socket(&l->cfg, true, &nfd)) < 0)
+			return r;
+		l->fds[slot] = nfd;
+		steer_joined(l, slot);
+		return 1;
+	}
+	if (fd == -1)
 		return 0;
 	if ((fl = fcntl(fd, F_GETFL)) != -1 && (fl & O_NONBLOCK))
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -363,4 +372,63 @@ listen_activated(char *err, size_t errlen)
 	(void)err;
 	(void)errlen;
 	return 0;
+}
+
+/* Connections waiting in a listener's accept queue (TCP_INFO of a listening
+ * socket reports the queue length in tcpi_unacked), or -1. */
+int
+listen_queued(const struct listener *l, int slot)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	int fd = listen_slot_fd(l, slot);
+
+	if (fd == -1 || l->cfg.family == AF_UNIX ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
+		return -1;
+	return (int)ti.tcpi_unacked;
+}
+
+/*
+ * A slot going into a long backoff leaves the connections already queued on
+ * its socket waiting for a worker that may not come for seconds. Steering
+ * sends no new ones there; these are moved off by replacing the socket: a
+ * fresh one joins the group, the old one is closed. With the kernel's
+ * net.ipv4.tcp_migrate_req = 1 the queued connections migrate to the other
+ * members; with 0 (the default) they are reset, which a client sees at once
+ * instead of after the backoff. Only when no process but the master holds
+ * the old socket. Returns how many were queued, or -errno.
+ */
+int
+listen_requeue(struct listener *l, int slot)
+{
+	int queued, nfd, r;
+
+	if (!per_worker(l) || (queued = listen_queued(l, slot)) <= 0)
+		return 0;
+	/* Close first: migration hashes over the members that remain, and a
+	 * new socket would take the old one's index and get them all back. */
+	close(l->fds[slot]);
+	l->fds[slot] = -1;
+	steer_left(l, slot);
+	if ((r = open_socket(&l->cfg, true, &nfd)) < 0)
+		return r;	/* listen_repair tries again before a spawn */
+	l->fds[slot] = nfd;
+	steer_joined(l, slot);
+	return queued;
+}
+
+/* net.ipv4.tcp_migrate_req of this network namespace: 1, 0, or -1. */
+int
+listen_migrate_req(void)
+{
+	char c = 0;
+	int fd = open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1)
+		return -1;
+	if (read(fd, &c, 1) != 1)
+		c = 0;
+	close(fd);
+	return c == '1' ? 1 : c == '0' ? 0 : -1;
 }

@@ -28,6 +28,8 @@ extern char	**environ;
 
 /* A worker that stays ready this long has its slot's backoff reset. */
 #define BACKOFF_RESET_AFTER	10.0
+/* A backoff this long does not keep queued connections waiting. */
+#define REQUEUE_AFTER		1.0
 
 static void	 child_cb(struct ev_loop *, ev_child *, int);
 static void	 timer_cb(struct ev_loop *, ev_timer *, int);
@@ -619,10 +621,50 @@ static void
 backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct slot *s = t->data;
+	int i;
 
 	if (cl.phase == PHASE_STOPPING || !s->wanted || s->cur != NULL)
 		return;
+	for (i = 0; i < cl.nlisteners; i++)
+		listen_repair(&cl.listeners[i], s->index);
 	worker_spawn(s, cl.generation, cl.cfg);
+}
+
+/* Does a process other than the master still hold the slot's sockets (a
+ * draining worker of an older generation)? */
+static bool
+slot_held(const struct slot *s)
+{
+	struct worker *w;
+
+	for (w = cl.workers; w != NULL; w = w->next)
+		if (w->slot == s->index && w->state != WORKER_EXITED)
+			return true;
+	return false;
+}
+
+/* Connections queued on a slot that goes into a long backoff are moved to
+ * the other slots (or reset): see listen_requeue. */
+static void
+slot_requeue(struct slot *s, double delay)
+{
+	int i, n;
+
+	if (cl.steer_disabled)
+		return;
+	for (i = 0; i < cl.nlisteners; i++) {
+		n = listen_requeue(&cl.listeners[i], s->index);
+		if (n > 0)
+			log_notice("slot %d: %d queued connection(s) on %s %s "
+			    "(backoff %.1fs)", s->index, n,
+			    listen_describe(&cl.listeners[i]),
+			    listen_migrate_req() == 1 ? "moved to other slots" :
+			    "reset (net.ipv4.tcp_migrate_req = 0)", delay);
+		else if (n < 0)
+			log_warn("slot %d: cannot replace its socket on %s: %s",
+			    s->index, listen_describe(&cl.listeners[i]),
+			    strerror(-n));
+	}
 }
 
 /* The slot lost its worker (w, or a spawn that never happened). */
@@ -653,6 +695,8 @@ slot_crashed(struct slot *s, struct worker *w, const char *how)
 		s->backoff = cl.cfg->restart_delay;
 	s->restarts++;
 	slot_set_state(s, SLOT_BACKOFF);
+	if (delay >= REQUEUE_AFTER && !slot_held(s))
+		slot_requeue(s, delay);
 	log_info("slot %d: restarting in %.3fs (restart %u)", s->index, delay,
 	    s->restarts);
 	ev_timer_stop(cl.loop, &s->backoff_w);
