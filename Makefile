@@ -66,9 +66,19 @@ check: deps
 	$(MAKE) all units
 	BUILD=$(BUILD) tests/run $(TESTS)
 
+# The demo cluster in the foreground: the reference worker, one per CPU.
 demo: deps
 	$(MAKE) all
+	@echo "demo: one reference worker per CPU on 127.0.0.1:8080"
+	@echo "demo: try   curl -i http://127.0.0.1:8080/   or   ./clusterd status conf/demo.conf"
+	@echo "demo: reload with   kill -HUP <master pid>   or   ./clusterd reload conf/demo.conf"
+	@echo "demo: stop with Ctrl-C (SIGINT: graceful stop)"
 	./clusterd run conf/demo.conf
+
+check-systemd: all
+	tests/real-systemd/run.sh
+
+-include mk/fuzz.mk
 
 bench: deps all
 	scripts/bench
@@ -99,4 +109,4 @@ uninstall:
 clean:
 	rm -rf build clusterd clusterd-worker
 
-.PHONY: all units deps check demo bench lint-man install uninstall clean
+.PHONY: all units deps check check-systemd demo bench lint-man install uninstall clean
