@@ -282,8 +282,10 @@ cluster_run(struct config *c, int start_fd)
 
 	ev_run(cl.loop, 0);
 
-	log_notice("%s: master %ld exiting (%s, %.1fs to stop%s)", c->name,
-	    (long)cl.master_pid, cl.exit_code ? "start failed" : "stopped",
+	/* A reload freed c: cl.cfg is the current configuration. */
+	log_notice("%s: master %ld exiting (%s, %.1fs to stop%s)",
+	    cl.cfg->name, (long)cl.master_pid,
+	    cl.exit_code ? "start failed" : "stopped",
 	    ev_now(cl.loop) - cl.stop_started,
 	    cl.nkilled ? ", workers killed" : "");
 	control_stopped();
