@@ -173,7 +173,8 @@ fatalx(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("clusterd: ", stderr);
+	/* Before the log is set up, stderr may already be the journal. */
+	fputs(stderr_is_journal() ? "<3>clusterd: " : "clusterd: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
