@@ -226,6 +226,21 @@ check "RuntimeDirectory removed" ct test ! -e /run/clusterd/demo
 check "no process left: $(prop "$U" ControlGroup)" \
 	test -z "$(ct sh -c "cat /sys/fs/cgroup$CG/cgroup.procs 2>/dev/null")"
 
+# A configuration error at start: the start fails at once, the error is in
+# the journal at priority err, and exit 3 is not retried.
+ct sh -c 'printf "[cluster]\nworkers = 1\n[listen]\naddress = 127.0.0.1:1\n[worker]\ncommand = /bin/true\nno_such_key = 1\n" >/etc/clusterd/broken.conf'
+ct systemctl start clusterd@broken.service 2>/dev/null; rc=$?
+check "systemctl start of a broken config fails (rc $rc)" test "$rc" != 0
+check "exit status 3: $(prop clusterd@broken.service ExecMainStatus)" \
+	test "$(prop clusterd@broken.service ExecMainStatus)" = 3
+sleep 2		# RestartSec=1s: would it be retried?
+check "not restarted (RestartPreventExitStatus): NRestarts=$(prop clusterd@broken.service NRestarts)" \
+	test "$(prop clusterd@broken.service NRestarts)" = 0
+log "journal: $(ct journalctl -u clusterd@broken.service -o cat --no-pager | grep broken.conf | head -1)"
+check "the config error is in the journal at priority err" \
+	grep -q "broken.conf:7" <<<"$(ct journalctl -u clusterd@broken.service -p err -o cat --no-pager)"
+ct systemctl reset-failed clusterd@broken.service
+
 # ------------------------------------------------------------ notify-reload
 U=clusterd-notify-reload@demo.service
 ct systemctl start "$U"; rc=$?
