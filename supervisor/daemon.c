@@ -1,0 +1,500 @@
+/*
+ * daemon.c - `clusterd start`: detach, the pidfile and its lock (one master
+ * per cluster), and the readiness handshake with the foreground part, which
+ * waits on a pipe until the master says how the start went. And `clusterd
+ * logs`: the daemon's log file, its end, or followed across rotations.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clusterd.h"
+
+static int	 pid_fd = -1;
+static char	*pid_path;
+
+/* The pid in a pidfile another master holds; 0 if unknown. Right after a
+ * master created the file it may still be empty: look again, briefly. */
+static pid_t
+read_owner(const char *path)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	char buf[32];
+	ssize_t n;
+	int fd, i;
+	long pid = 0;
+
+	for (i = 0; i < 20 && pid <= 0; i++) {
+		if (i > 0)
+			nanosleep(&ts, NULL);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		pid = atol(buf);
+	}
+	return pid > 0 ? (pid_t)pid : 0;
+}
+
+/*
+ * Lock first, then write: a pidfile whose lock nobody holds is stale (its
+ * master died) and is taken over. The pid goes to *.tmp, which is locked
+ * before it is renamed over the pidfile, so the file at the path is always
+ * locked by its master and never half-written. A lock won on a file that
+ * another master just renamed away is worthless: check that the locked file
+ * is still the one at the path, else try again.
+ */
+int
+daemon_lock_pidfile(const char *path, pid_t *ret_owner)
+{
+	char buf[32], tmp[PATH_MAX];
+	struct stat fst, pst;
+	ssize_t n;
+	int fd, tfd, tries, e;
+
+	for (tries = 0;; tries++) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fd == -1)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+			e = errno;
+			close(fd);
+			if (e != EWOULDBLOCK)
+				return -e;
+			*ret_owner = read_owner(path);
+			return -EEXIST;
+		}
+		if (fstat(fd, &fst) == 0 && stat(path, &pst) == 0 &&
+		    fst.st_dev == pst.st_dev && fst.st_ino == pst.st_ino)
+			break;
+		close(fd);
+		if (tries == 100)
+			return -EAGAIN;
+	}
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	tfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (tfd == -1 || flock(tfd, LOCK_EX | LOCK_NB) == -1) {
+		e = errno;
+		if (tfd != -1)
+			close(tfd);
+		close(fd);
+		return -e;
+	}
+	n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	errno = 0;
+	if (write(tfd, buf, (size_t)n) != n || rename(tmp, path) == -1) {
+		e = errno ? errno : EIO;
+		unlink(tmp);
+		close(tfd);
+		close(fd);
+		return -e;
+	}
+	close(fd);
+	pid_fd = tfd;
+	free(pid_path);
+	pid_path = strdup(path);
+	return 0;
+}
+
+void
+daemon_remove_pidfile(void)
+{
+	if (pid_fd == -1)
+		return;
+	unlink(pid_path);
+	close(pid_fd);
+	pid_fd = -1;
+	free(pid_path);
+	pid_path = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The log file of a daemon.                                            */
+
+/* `log` from FILE, else /var/log/clusterd/NAME.log as root, else the
+ * runtime directory (SPEC 3). */
+static void
+log_path(const struct config *c, char *buf, size_t len)
+{
+	if (c->log != NULL)
+		snprintf(buf, len, "%s", c->log);
+	else if (geteuid() == 0)
+		snprintf(buf, len, "/var/log/clusterd/%s.log", c->name);
+	else
+		snprintf(buf, len, "%s/%s.log", c->runtime_dir, c->name);
+}
+
+/* mkdir -p of FILE's directory; new directories get mode. */
+static int
+mkdir_parent(const char *file, mode_t mode)
+{
+	char path[PATH_MAX], *p;
+
+	snprintf(path, sizeof path, "%s", file);
+	if ((p = strrchr(path, '/')) == NULL || p == path)
+		return 0;
+	*p = '\0';
+	for (p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, mode) == -1 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Where the last n lines of fd[from, end) start. */
+static off_t
+tail_start(int fd, off_t from, off_t end, int n)
+{
+	char buf[4096];
+	off_t pos = end;
+	size_t chunk, i;
+	int seen = 0;
+
+	while (pos > from) {
+		chunk = (size_t)(pos - from) < sizeof buf ?
+		    (size_t)(pos - from) : sizeof buf;
+		pos -= (off_t)chunk;
+		if (pread(fd, buf, chunk, pos) != (ssize_t)chunk)
+			return from;
+		for (i = chunk; i-- > 0;)
+			if (buf[i] == '\n' && pos + (off_t)i != end - 1 &&
+			    ++seen == n)
+				return pos + (off_t)i + 1;
+	}
+	return from;
+}
+
+/* Copy fd from *pos to its end to out_fd; -1 when out_fd is gone. */
+static int
+copy_out(int fd, off_t *pos, int out_fd)
+{
+	char buf[65536];
+	ssize_t n, w;
+	size_t off;
+
+	for (;;) {
+		n = pread(fd, buf, sizeof buf, *pos);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		*pos += n;
+		for (off = 0; off < (size_t)n; off += (size_t)w) {
+			w = write(out_fd, buf + off, (size_t)n - off);
+			if (w == -1 && errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			if (w <= 0)
+				return -1;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* `clusterd start`.                                                    */
+
+/* The daemon's side of the handshake: once, then the pipe is closed so
+ * that nothing the master forks later keeps `start` waiting. */
+void
+daemon_started(int code, const char *msg)
+{
+	char buf[4096];
+	size_t off = 0, len;
+	ssize_t n;
+	int r;
+
+	if (cl.start_fd == -1)
+		return;
+	r = snprintf(buf, sizeof buf, "%d\n%s\n", code, msg);
+	len = r < 0 ? 0 : (size_t)r >= sizeof buf ? sizeof buf - 1 : (size_t)r;
+	while (off < len) {
+		n = write(cl.start_fd, buf + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;	/* `start` was interrupted: nobody listens */
+		off += (size_t)n;
+	}
+	close(cl.start_fd);
+	cl.start_fd = -1;
+}
+
+/* A master holds the pidfile's lock: it is running. Only a look; the
+ * master takes the lock itself (and reports a race the same way). */
+static bool
+master_running(const char *pidfile, pid_t *ret_owner)
+{
+	int fd;
+	bool held;
+
+	if ((fd = open(pidfile, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	held = flock(fd, LOCK_SH | LOCK_NB) == -1 && errno == EWOULDBLOCK;
+	close(fd);
+	if (held)
+		*ret_owner = read_owner(pidfile);
+	return held;
+}
+
+static void
+report(int fd, int code, const char *what)
+{
+	dprintf(fd, "%d\nclusterd: start: %s: %s\n", code, what,
+	    strerror(errno));
+}
+
+/*
+ * The daemon: setsid, then fork again so that it is not a session leader
+ * and can never acquire a controlling terminal; "/" as cwd (FILE's path is
+ * absolute), umask 022, stdin /dev/null, stdout and stderr to the log.
+ */
+static void __attribute__((noreturn))
+detach(struct config *c, int log_fd, int start_fd)
+{
+	sigset_t none;
+	pid_t pid;
+	int fd;
+
+	if (setsid() == -1) {
+		report(start_fd, EXIT_SYSTEM, "setsid");
+		_exit(EXIT_SYSTEM);
+	}
+	if ((pid = fork()) == -1) {
+		report(start_fd, EXIT_SYSTEM, "fork");
+		_exit(EXIT_SYSTEM);
+	}
+	if (pid > 0)
+		_exit(EXIT_OK);
+	if (chdir("/") == -1)
+		_exit(EXIT_SYSTEM);
+	umask(022);
+	if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	dup2(log_fd, STDOUT_FILENO);
+	dup2(log_fd, STDERR_FILENO);
+	if (log_fd > STDERR_FILENO)
+		close(log_fd);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	exit(cluster_run(c, start_fd));
+}
+
+/*
+ * `start`: fork the daemon and wait on a pipe until it says how the start
+ * went (every worker ready, or why not). If the pipe closes without a word,
+ * the master died: show what it logged since this start.
+ */
+int
+daemon_start(struct config *c)
+{
+	char path[PATH_MAX], name[NAME_MAX_LEN], buf[8192], *nl, *end;
+	size_t have = 0;
+	ssize_t n;
+	off_t log_at, from;
+	pid_t pid, owner;
+	int fd, pfd[2], r, code;
+
+	snprintf(name, sizeof name, "%s", c->name);
+	if (master_running(c->pidfile, &owner)) {
+		fprintf(stderr, "%s: already running (master %ld)\n", name,
+		    (long)owner);
+		config_free(c);
+		return EXIT_FAILED;
+	}
+	/* Keep 0, 1, 2 taken, so that no fd below lands on them. */
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= STDERR_FILENO)
+		;
+	if (fd > STDERR_FILENO)
+		close(fd);
+
+	log_path(c, path, sizeof path);
+	if (c->log == NULL) {
+		if ((r = mkdir_parent(path, geteuid() == 0 ? 0750 : 0700)) < 0) {
+			fprintf(stderr, "clusterd: %s: log directory for %s: "
+			    "%s\n", name, path, strerror(-r));
+			config_free(c);
+			return EXIT_SYSTEM;
+		}
+		if ((c->log = strdup(path)) == NULL)
+			fatalx(EXIT_FAILED, "out of memory");
+		c->log_set = true;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY,
+	    0640);
+	if (fd == -1) {
+		fprintf(stderr, "clusterd: %s: log %s: %s\n", name, path,
+		    strerror(errno));
+		config_free(c);
+		return EXIT_SYSTEM;
+	}
+	log_at = lseek(fd, 0, SEEK_END);
+	fflush(NULL);
+	if (pipe2(pfd, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
+		fprintf(stderr, "clusterd: %s: start: %s\n", name,
+		    strerror(errno));
+		config_free(c);
+		return EXIT_SYSTEM;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		detach(c, fd, pfd[1]);
+	}
+	close(pfd[1]);
+	close(fd);
+	config_free(c);
+	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+		;
+
+	for (;;) {
+		n = read(pfd[0], buf + have, sizeof buf - 1 - have);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0 || (have += (size_t)n) == sizeof buf - 1)
+			break;
+	}
+	close(pfd[0]);
+	buf[have] = '\0';
+	if ((nl = strchr(buf, '\n')) != NULL) {
+		*nl = '\0';
+		code = (int)strtol(buf, &end, 10);
+		if (end != buf && *end == '\0') {
+			fputs(nl + 1, code == EXIT_OK ? stdout : stderr);
+			return code;
+		}
+	}
+
+	fprintf(stderr, "clusterd: %s: the master exited during start; the "
+	    "end of %s:\n", name, path);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		off_t size = lseek(fd, 0, SEEK_END);
+
+		fflush(stderr);
+		from = tail_start(fd, log_at <= size ? log_at : 0, size, 20);
+		(void)copy_out(fd, &from, STDERR_FILENO);
+		close(fd);
+	}
+	return EXIT_FAILED;
+}
+
+/* ------------------------------------------------------------------ */
+/* `clusterd logs [-f]`.                                                */
+
+#define FOLLOW_MASK	(IN_MODIFY | IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB)
+
+/*
+ * Follow the file like `tail -F`: inotify wakes us (a periodic look once a
+ * second backs it up), we print what was appended. When the name points to
+ * another file (rotation: moved away, a new one created by the master's
+ * reopen), what the old file still got is printed first, then the new one
+ * from its start. A truncated file is read again from its start.
+ */
+static int
+follow(const char *path, int fd, off_t pos)
+{
+	char dir[PATH_MAX], ev[4096], *slash;
+	struct stat st, fst;
+	struct pollfd p;
+	int ino, wd = -1;
+
+	snprintf(dir, sizeof dir, "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		slash == dir ? (void)(slash[1] = '\0') : (void)(*slash = '\0');
+	ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (ino != -1) {
+		inotify_add_watch(ino, dir, IN_CREATE | IN_MOVED_TO |
+		    IN_MOVED_FROM | IN_DELETE);
+		if (fd != -1)
+			wd = inotify_add_watch(ino, path, FOLLOW_MASK);
+	}
+	for (;;) {
+		p.fd = ino;
+		p.events = POLLIN;
+		if (poll(&p, ino != -1, 1000) == -1 && errno != EINTR)
+			break;
+		while (ino != -1 && read(ino, ev, sizeof ev) > 0)
+			;
+		if (fd != -1) {
+			if (fstat(fd, &fst) == 0 && fst.st_size < pos)
+				pos = 0;	/* truncated */
+			if (copy_out(fd, &pos, STDOUT_FILENO) < 0)
+				break;
+		}
+		if (stat(path, &st) == -1)
+			continue;	/* moved away: the old one may grow */
+		if (fd != -1 && fstat(fd, &fst) == 0 &&
+		    st.st_dev == fst.st_dev && st.st_ino == fst.st_ino)
+			continue;
+		if (fd != -1) {
+			if (copy_out(fd, &pos, STDOUT_FILENO) < 0)
+				break;
+			close(fd);
+			if (wd != -1)
+				inotify_rm_watch(ino, wd);
+			wd = -1;
+		}
+		pos = 0;
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1 &&
+		    ino != -1)
+			wd = inotify_add_watch(ino, path, FOLLOW_MASK);
+	}
+	if (fd != -1)
+		close(fd);
+	if (ino != -1)
+		close(ino);
+	return EXIT_OK;		/* stdout went away */
+}
+
+int
+daemon_logs(const struct config *c, bool follow_it)
+{
+	char path[PATH_MAX];
+	off_t pos = 0, end;
+	int fd, e;
+
+	log_path(c, path, sizeof path);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		e = errno;
+		if (e == ENOENT && follow_it) {
+			fprintf(stderr, "clusterd: %s does not exist yet: "
+			    "waiting for it\n", path);
+			return follow(path, -1, 0);
+		}
+		if (e == ENOENT)
+			fprintf(stderr, "clusterd: %s: no log yet (it is "
+			    "written by `clusterd start`, or `run` with "
+			    "`log` set)\n", path);
+		else
+			fprintf(stderr, "clusterd: %s: %s\n", path,
+			    strerror(e));
+		return e == EACCES || e == EPERM ? EXIT_SYSTEM : EXIT_FAILED;
+	}
+	end = lseek(fd, 0, SEEK_END);
+	pos = tail_start(fd, 0, end, 50);
+	if (copy_out(fd, &pos, STDOUT_FILENO) < 0 || !follow_it) {
+		close(fd);
+		return EXIT_OK;
+	}
+	return follow(path, fd, pos);
+}
