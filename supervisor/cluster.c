@@ -31,9 +31,9 @@ describe_listeners(char *buf, size_t len)
 	int i;
 
 	buf[0] = '\0';
-	for (i = 0; i < cl.nlisteners && off < len; i++)
+	for (i = 0; i < cl.cfg->nlset && off < len; i++)
 		off += (size_t)snprintf(buf + off, len - off, "%s%s",
-		    i ? ", " : "", listen_describe(&cl.listeners[i]));
+		    i ? ", " : "", listen_describe(cl.cfg->lset[i]));
 }
 
 /* Every wanted slot ready for the first time: the cluster has started. */
@@ -76,6 +76,24 @@ cluster_fail_start(struct slot *s, const char *why)
 	cluster_stop("start failed");
 }
 
+/* Drop a configuration and its references on the listeners (the last
+ * reference closes a listener). */
+void
+cluster_config_release(struct config *c)
+{
+	int i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nlset; i++)
+		if (c->lset[i] != NULL)
+			listen_unref(c->lset[i]);
+	free(c->lset);
+	c->lset = NULL;
+	c->nlset = 0;
+	config_free(c);
+}
+
 void
 cluster_stopped(void)
 {
@@ -91,7 +109,7 @@ cluster_stopped(void)
 void
 cluster_stop(const char *why)
 {
-	int i;
+	struct listener *l;
 
 	if (cl.phase == PHASE_STOPPING) {
 		log_warn("second stop request: killing every worker now");
@@ -103,11 +121,8 @@ cluster_stop(const char *why)
 	cl.stop_started = ev_now(cl.loop);
 	notify_systemd("STOPPING=1\nSTATUS=stopping: %s", why);
 	reload_abort("the cluster is stopping");
-	for (i = 0; i < cl.nlisteners; i++) {
-		steer_reset(&cl.listeners[i]);
-		listen_close(&cl.listeners[i]);
-	}
-	cl.nlisteners = 0;
+	for (l = cl.all; l != NULL; l = l->next)
+		listen_shut(l);
 	ev_timer_stop(cl.loop, &cl.mem_w);
 	worker_stop_all();
 	if (cl.workers == NULL)
@@ -245,21 +260,24 @@ cluster_run(struct config *c, int start_fd)
 
 	cl.loop = ev_default_loop(EVFLAG_AUTO);
 	cl.wanted = c->workers;
-	if ((cl.listeners = calloc((size_t)c->nlistens,
-	    sizeof *cl.listeners)) == NULL)
+	if ((c->lset = calloc((size_t)c->nlistens, sizeof *c->lset)) == NULL)
 		goto fail_system;
-	cl.nlisteners = c->nlistens;
-	if ((r = listen_activated(err, sizeof err)) < 0)
+	c->nlset = c->nlistens;
+	if ((r = listen_activated(c, err, sizeof err)) < 0)
 		goto fail_system;
+	/* Test-bind everything before binding anything. */
 	for (i = 0; i < c->nlistens; i++)
-		if (cl.listeners[i].fds == NULL &&
+		if (c->lset[i] == NULL &&
 		    listen_test_bind(&c->listens[i], err, sizeof err) < 0)
 			goto fail_system;
-	for (i = 0; i < c->nlistens; i++)
-		if (cl.listeners[i].fds == NULL &&
-		    listen_open(&cl.listeners[i], &c->listens[i], cl.wanted,
-		    err, sizeof err) < 0)
+	for (i = 0; i < c->nlistens; i++) {
+		if (c->lset[i] != NULL)
+			continue;
+		if ((c->lset[i] = listen_new(&c->listens[i], cl.wanted, err,
+		    sizeof err)) == NULL)
 			goto fail_system;
+		listen_ref(c->lset[i]);
+	}
 	if (notify_open(err, sizeof err) < 0 ||
 	    control_listen(c->control, err, sizeof err) < 0)
 		goto fail_system;
@@ -294,8 +312,7 @@ cluster_run(struct config *c, int start_fd)
 	for (i = 0; i < cl.nslots; i++)
 		free(cl.slots[i]);
 	free(cl.slots);
-	free(cl.listeners);
-	config_free(cl.cfg);
+	cluster_config_release(cl.cfg);
 	ev_loop_destroy(cl.loop);
 	log_close();
 	return cl.exit_code;
@@ -303,12 +320,9 @@ cluster_run(struct config *c, int start_fd)
 fail_system:
 	log_err("%s", err);
 	daemon_started(EXIT_SYSTEM, err);
-	for (i = 0; i < cl.nlisteners; i++)
-		listen_close(&cl.listeners[i]);
-	free(cl.listeners);
 	control_close();
 	notify_close();
 	daemon_remove_pidfile();
-	config_free(c);
+	cluster_config_release(c);
 	return EXIT_SYSTEM;
 }

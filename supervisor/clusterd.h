@@ -96,6 +96,11 @@ struct config {
 	double			 restart_delay_max;
 	double			 watchdog;	/* 0: off */
 	uint64_t		 max_memory;	/* bytes, 0: off */
+
+	/* Runtime, not parsed: the master's bound listeners for listens[],
+	 * one reference each (cluster_config_release drops them). */
+	struct listener	       **lset;
+	int			 nlset;
 };
 
 /* Which keys a command needs: the master needs all of them, commands that
@@ -163,6 +168,9 @@ struct listener {
 	int			*group;		/* reuseport index -> slot */
 	bool			*group_ready;	/* per index, as steered */
 	int			 ngroup;
+	int			 refs;		/* configs + workers using it */
+	bool			 shut;		/* fds closed at stop */
+	struct listener		*next;		/* in cl.all */
 };
 
 enum worker_state {
@@ -192,6 +200,8 @@ struct worker {
 	uint64_t		 max_memory;
 	ev_child		 child_w;
 	ev_timer		 timer_w;	/* ready / stop deadline */
+	struct listener	       **lset;		/* what it was given */
+	int			 nlset;
 	int			 out_fd;	/* stdout+stderr pipe, -1 */
 	ev_io			 out_w;
 	char			 outbuf[1024];
@@ -237,8 +247,7 @@ struct cluster {
 	unsigned		 last_generation;	/* highest handed out */
 	struct rlimit		 orig_nofile;	/* what workers get */
 
-	struct listener		*listeners;
-	int			 nlisteners;
+	struct listener		*all;		/* every bound listener */
 
 	struct slot	       **slots;
 	int			 nslots;	/* allocated */
@@ -269,6 +278,14 @@ extern struct cluster	cl;
 int	 listen_test_bind(const struct config_listen *, char *err, size_t);
 int	 listen_open(struct listener *, const struct config_listen *,
 	    int nslots, char *err, size_t errlen);
+/* A bound listener on cl.all (test-bind first), or NULL with err. */
+struct listener *listen_new(const struct config_listen *, int nslots,
+	    char *err, size_t errlen);
+void	 listen_ref(struct listener *);
+void	 listen_unref(struct listener *);	/* last one closes it */
+void	 listen_shut(struct listener *);	/* stop: close its fds */
+void	 listen_update(struct listener *, const struct config_listen *);
+bool	 listen_same(const struct listener *, const struct config_listen *);
 int	 listen_resize(struct listener *, int nslots, char *err, size_t);
 int	 listen_repair(struct listener *, int slot);
 void	 listen_close_slot(struct listener *, int slot);
@@ -277,8 +294,9 @@ int	 listen_requeue(struct listener *, int slot);
 int	 listen_migrate_req(void);
 void	 listen_close(struct listener *);
 int	 listen_slot_fd(const struct listener *, int slot);
-/* Sockets passed by systemd (LISTEN_FDS): fills cl.listeners, or 0. */
-int	 listen_activated(char *err, size_t errlen);
+/* Sockets passed by systemd (LISTEN_FDS): fills c->lset where they
+ * match; the caller binds the rest. */
+int	 listen_activated(struct config *, char *err, size_t errlen);
 const char *listen_describe(const struct listener *);
 
 /* steer.c: keep the reuseport group's selection on ready slots. */
@@ -335,6 +353,7 @@ bool	 reload_running(void);
 void	 reload_forget(struct control_client *);	/* it went away */
 void	 reload_abort(const char *why);	/* the cluster stops */
 const char *reload_last_result(void);
+struct config *reload_pending_config(void);	/* NULL unless rolling */
 
 /* control.c: control socket, server and client side. */
 int	 control_listen(const char *path, char *err, size_t errlen);
@@ -362,5 +381,6 @@ void	 cluster_fail_start(struct slot *, const char *why);
 void	 cluster_stopped(void);
 int	 cluster_run(struct config *, int start_fd);
 void	 cluster_status_line(char *buf, size_t len);
+void	 cluster_config_release(struct config *);
 
 #endif

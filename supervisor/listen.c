@@ -183,7 +183,7 @@ listen_resize(struct listener *l, int nslots, char *err, size_t errlen)
 {
 	int *fds, i, r;
 
-	if (!per_worker(l) || nslots <= l->nfds)
+	if (!per_worker(l) || l->shut || nslots <= l->nfds)
 		return 0;
 	if ((fds = realloc(l->fds, sizeof(int) * (size_t)nslots)) == NULL)
 		return -ENOMEM;
@@ -231,7 +231,7 @@ listen_repair(struct listener *l, int slot)
 	socklen_t len = sizeof on;
 	char err[256];
 
-	if (l->activated)
+	if (l->activated || l->shut)
 		return 0;
 	if (fd == -1 && per_worker(l) && slot < l->nfds) {
 		if ((r = open_socket(&l->cfg, true, &nfd)) < 0)
@@ -277,7 +277,8 @@ listen_close(struct listener *l)
 	for (i = 0; i < l->nfds; i++)
 		if (l->fds[i] != -1)
 			close(l->fds[i]);
-	if (l->cfg.family == AF_UNIX && l->cfg.path && !l->activated)
+	if (l->cfg.family == AF_UNIX && l->cfg.path && !l->activated &&
+	    !l->shut)
 		unlink(l->cfg.path);
 	steer_free(l);
 	free(l->fds);
@@ -311,14 +312,14 @@ same_address(int fd, const struct config_listen *c)
  * matched to [listen NAME] by FileDescriptorName=, else by address; a
  * single socket and a single [listen] match whatever the name. An activated
  * socket is always used shared (it is one socket, not a reuseport group),
- * and the master never shuts it down. cl.listeners must be allocated; the
- * ones left with no fds are bound by the caller.
+ * and the master never shuts it down. Fills c->lset (allocated, NULL
+ * entries) where a socket matches; the caller binds the rest.
  */
 int
-listen_activated(char *err, size_t errlen)
+listen_activated(struct config *c, char *err, size_t errlen)
 {
-	struct config *c = cl.cfg;
 	char **names = NULL;
+	struct listener *l;
 	bool *used;
 	int n, i, j, fd;
 
@@ -341,21 +342,28 @@ listen_activated(char *err, size_t errlen)
 				fd = j;
 		if (fd == -1 && n == 1 && c->nlistens == 1)
 			fd = 0;
-		if (fd == -1)
+		if (fd == -1 || (l = calloc(1, sizeof *l)) == NULL ||
+		    (l->fds = malloc(sizeof(int))) == NULL) {
+			if (fd != -1)
+				free(l);
 			continue;
+		}
 		used[fd] = true;
-		copy_cfg(&cl.listeners[i].cfg, cfg);
-		cl.listeners[i].activated = true;
-		cl.listeners[i].nfds = 1;
-		cl.listeners[i].fds = malloc(sizeof(int));
-		cl.listeners[i].fds[0] = SD_LISTEN_FDS_START + fd;
-		fcntl(SD_LISTEN_FDS_START + fd, F_SETFD, FD_CLOEXEC);
-		if (!same_address(SD_LISTEN_FDS_START + fd, cfg))
+		copy_cfg(&l->cfg, cfg);
+		l->activated = true;
+		l->nfds = 1;
+		l->fds[0] = SD_LISTEN_FDS_START + fd;
+		fcntl(l->fds[0], F_SETFD, FD_CLOEXEC);
+		l->next = cl.all;
+		cl.all = l;
+		c->lset[i] = l;
+		listen_ref(l);
+		if (!same_address(l->fds[0], cfg))
 			log_warn("[listen %s]: the socket systemd passed is not "
 			    "bound to %s; using it anyway", cfg->name,
 			    cfg->address);
 		log_info("[listen %s]: using socket %d from systemd (shared)",
-		    cfg->name, SD_LISTEN_FDS_START + fd);
+		    cfg->name, l->fds[0]);
 	}
 	for (j = 0; j < n; j++) {
 		if (!used[j]) {
@@ -372,6 +380,113 @@ listen_activated(char *err, size_t errlen)
 	(void)err;
 	(void)errlen;
 	return 0;
+}
+
+/* A new listener, bound and on cl.all, with no reference yet. The address
+ * is test-bound first: a reuseport bind would share a port silently. */
+struct listener *
+listen_new(const struct config_listen *c, int nslots, char *err,
+    size_t errlen)
+{
+	struct listener *l;
+
+	if (listen_test_bind(c, err, errlen) < 0)
+		return NULL;
+	if ((l = calloc(1, sizeof *l)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", c->address);
+		return NULL;
+	}
+	if (listen_open(l, c, nslots, err, errlen) < 0) {
+		listen_close(l);
+		free(l);
+		return NULL;
+	}
+	l->next = cl.all;
+	cl.all = l;
+	return l;
+}
+
+void
+listen_ref(struct listener *l)
+{
+	l->refs++;
+}
+
+/* Nobody uses it any more (no configuration, no worker): close it. */
+void
+listen_unref(struct listener *l)
+{
+	struct listener **pp;
+
+	if (--l->refs > 0)
+		return;
+	for (pp = &cl.all; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	if (!l->shut)
+		log_info("%s: closed (no worker uses it any more)",
+		    l->cfg.address);
+	listen_close(l);
+	free(l);
+}
+
+/* Stop: the master's copies go at once (SPEC 6), the struct stays until
+ * the last worker that was given it is reaped. */
+void
+listen_shut(struct listener *l)
+{
+	int i;
+
+	if (l->shut)
+		return;
+	steer_reset(l);
+	for (i = 0; i < l->nfds; i++)
+		if (l->fds[i] != -1) {
+			close(l->fds[i]);
+			l->fds[i] = -1;
+		}
+	if (l->cfg.family == AF_UNIX && l->cfg.path && !l->activated)
+		unlink(l->cfg.path);
+	l->shut = true;
+}
+
+/* Is this listener what the config asks for (same socket, maybe other
+ * backlog, name or mode)? Activated ones match by name. */
+bool
+listen_same(const struct listener *l, const struct config_listen *c)
+{
+	if (l->shut)
+		return false;
+	if (l->activated)
+		return strcmp(l->cfg.name, c->name) == 0;
+	return l->cfg.family == c->family && l->cfg.addrlen == c->addrlen &&
+	    memcmp(&l->cfg.addr, &c->addr, c->addrlen) == 0;
+}
+
+/* A reload kept the socket: apply what may change on a bound socket. */
+void
+listen_update(struct listener *l, const struct config_listen *c)
+{
+	int i;
+
+	if (!l->activated && c->backlog != l->cfg.backlog)
+		for (i = 0; i < l->nfds; i++)
+			if (l->fds[i] != -1)
+				listen(l->fds[i], c->backlog);
+	if (c->family == AF_UNIX && !l->activated) {
+		if (c->socket_mode >= 0)
+			chmod(c->path, (mode_t)c->socket_mode);
+		if (c->has_socket_group)
+			chown(c->path, (uid_t)-1, c->socket_gid);
+	}
+	snprintf(l->cfg.name, sizeof l->cfg.name, "%s", c->name);
+	l->cfg.backlog = c->backlog;
+	l->cfg.socket_mode = c->socket_mode;
+	l->cfg.socket_gid = c->socket_gid;
+	l->cfg.has_socket_group = c->has_socket_group;
+	l->cfg.line = c->line;
 }
 
 /* Connections waiting in a listener's accept queue (TCP_INFO of a listening
@@ -404,7 +519,8 @@ listen_requeue(struct listener *l, int slot)
 {
 	int queued, nfd, r;
 
-	if (!per_worker(l) || (queued = listen_queued(l, slot)) <= 0)
+	if (!per_worker(l) || l->shut ||
+	    (queued = listen_queued(l, slot)) <= 0)
 		return 0;
 	/* Close first: migration hashes over the members that remain, and a
 	 * new socket would take the old one's index and get them all back. */

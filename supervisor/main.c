@@ -66,7 +66,8 @@ load_or_exit(const char *file, int flags)
 	char err[1024];
 
 	if (config_load(file, flags, &c, err, sizeof err) != 0) {
-		fprintf(stderr, "%s\n", err);
+		log_open(NULL);	/* under systemd: an error, not info */
+		fprintf(stderr, "%s%s\n", log_is_journal() ? "<3>" : "", err);
 		exit(EXIT_CONFIG);
 	}
 	return c;

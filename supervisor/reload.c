@@ -27,12 +27,59 @@ static struct {
 } r;
 
 static void	 reload_start(void);
+static int	 reload_listeners(struct config *, char *, size_t);
 static void	 reload_finish(bool ok, const char *msg);
 
 bool
 reload_running(void)
 {
 	return r.running;
+}
+
+struct config *
+reload_pending_config(void)
+{
+	return r.running ? r.cfg : NULL;
+}
+
+/*
+ * Give nc its listeners: an existing one where the address is the same
+ * (activated sockets: the same name), else a new one, test-bound and bound
+ * for every slot. Switching `sockets` on a kept address needs a restart.
+ */
+static int
+reload_listeners(struct config *nc, char *err, size_t errlen)
+{
+	struct config_listen *b;
+	struct listener *l;
+	int i, j;
+
+	if ((nc->lset = calloc((size_t)nc->nlistens + 1,
+	    sizeof *nc->lset)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	nc->nlset = nc->nlistens;
+	for (i = 0; i < nc->nlistens; i++) {
+		b = &nc->listens[i];
+		l = NULL;
+		for (j = 0; j < cl.cfg->nlset && l == NULL; j++)
+			if (listen_same(cl.cfg->lset[j], b))
+				l = cl.cfg->lset[j];
+		if (l != NULL && !l->activated && b->family != AF_UNIX &&
+		    l->cfg.sockets != b->sockets) {
+			snprintf(err, errlen, "%s:%d: switching `sockets` of "
+			    "%s needs `clusterd restart`", nc->file, b->line,
+			    b->address);
+			return -EINVAL;
+		}
+		if (l == NULL && (l = listen_new(b, cl.nslots, err,
+		    errlen)) == NULL)
+			return -EADDRINUSE;
+		nc->lset[i] = l;
+		listen_ref(l);
+	}
+	return 0;
 }
 
 const char *
@@ -110,36 +157,17 @@ reload_start(void)
 	if ((key = config_needs_restart(cl.cfg, nc)) != NULL) {
 		snprintf(err, sizeof err, "%s: changing '%s' needs "
 		    "`clusterd restart`", nc->file, key);
-		config_free(nc);
+		cluster_config_release(nc);
 		reload_finish(false, err);
 		return;
 	}
-	/* Listeners stay as bound: a changed [listen] needs a restart. */
-	if (nc->nlistens != cl.nlisteners) {
-		snprintf(err, sizeof err, "%s: adding or removing [listen] "
-		    "sections needs `clusterd restart`", nc->file);
-		config_free(nc);
+	/* Listeners: the same socket is kept, a new address is bound now,
+	 * before any worker is touched; one no longer named is closed when
+	 * the last worker that holds it is gone. */
+	if (reload_listeners(nc, err, sizeof err) < 0) {
+		cluster_config_release(nc);
 		reload_finish(false, err);
 		return;
-	}
-	for (i = 0; i < nc->nlistens; i++) {
-		struct config_listen *a = &cl.listeners[i].cfg, *b =
-		    &nc->listens[i];
-
-		if (cl.listeners[i].activated)
-			continue;
-		if (strcmp(a->name, b->name) != 0 ||
-		    a->addrlen != b->addrlen ||
-		    memcmp(&a->addr, &b->addr, a->addrlen) != 0 ||
-		    a->sockets != b->sockets) {
-			snprintf(err, sizeof err, "%s:%d: changing [listen%s%s] "
-			    "needs `clusterd restart`", nc->file, b->line,
-			    strcmp(b->name, "default") ? " " : "",
-			    strcmp(b->name, "default") ? b->name : "");
-			config_free(nc);
-			reload_finish(false, err);
-			return;
-		}
 	}
 	r.cfg = nc;
 	/* The file's `workers` wins over an earlier scale. */
@@ -240,7 +268,9 @@ reload_finish(bool ok, const char *why)
 	int i;
 
 	if (ok) {
-		config_free(cl.cfg);
+		for (i = 0; i < r.cfg->nlset; i++)
+			listen_update(r.cfg->lset[i], &r.cfg->listens[i]);
+		cluster_config_release(cl.cfg);
 		cl.cfg = r.cfg;
 		cl.generation = r.generation;
 		snprintf(r.result, sizeof r.result,
@@ -261,7 +291,7 @@ reload_finish(bool ok, const char *why)
 					    cl.slots[i]->cur->generation);
 		}
 		log_err("%s", r.result);
-		config_free(r.cfg);
+		cluster_config_release(r.cfg);
 	}
 	r.cfg = NULL;
 	r.running = false;
@@ -283,7 +313,7 @@ reload_abort(const char *why)
 
 	snprintf(msg, sizeof msg, "reload failed: %s", why);
 	if (r.running) {
-		config_free(r.cfg);
+		cluster_config_release(r.cfg);
 		r.cfg = NULL;
 		r.running = false;
 	}

@@ -250,10 +250,10 @@ build_env(const struct slot *s, unsigned generation, const struct config *c)
 		if (!env_dropped(*e, c))
 			r = env_push(&env, &n, &cap, strdup(*e));
 	names[0] = '\0';
-	for (i = 0; i < cl.nlisteners; i++)
+	for (i = 0; i < c->nlset && off < sizeof names; i++)
 		off += (size_t)snprintf(names + off, sizeof names - off, "%s%s",
-		    i ? ":" : "", cl.listeners[i].cfg.name);
-	r |= env_push(&env, &n, &cap, fmt("LISTEN_FDS=%d", cl.nlisteners));
+		    i ? ":" : "", c->lset[i]->cfg.name);
+	r |= env_push(&env, &n, &cap, fmt("LISTEN_FDS=%d", c->nlset));
 	r |= env_push(&env, &n, &cap, strdup("LISTEN_PID=0000000000"));
 	r |= env_push(&env, &n, &cap, fmt("LISTEN_FDNAMES=%s", names));
 	r |= env_push(&env, &n, &cap, fmt("NOTIFY_SOCKET=%s", cl.notify_name));
@@ -289,7 +289,7 @@ child_exec(const struct config *c, char **env, int out_fd, pid_t master,
 	struct sigaction sa;
 	sigset_t none;
 	char *p, num[16];
-	int i, fd, sig, n = cl.nlisteners, devnull;
+	int i, fd, sig, n = c->nlset, devnull;
 	pid_t self = getpid();
 
 	setpgid(0, 0);
@@ -379,8 +379,8 @@ worker_spawn(struct slot *s, unsigned generation, const struct config *c)
 	pid_t pid, master = getpid();
 	double deadline;
 
-	for (i = 0; i < cl.nlisteners && i < 64; i++)
-		socks[i] = listen_slot_fd(&cl.listeners[i], s->index);
+	for (i = 0; i < c->nlset && i < 64; i++)
+		socks[i] = listen_slot_fd(c->lset[i], s->index);
 	if ((w = calloc(1, sizeof *w)) == NULL ||
 	    (env = build_env(s, generation, c)) == NULL) {
 		free(w);
@@ -424,6 +424,15 @@ worker_spawn(struct slot *s, unsigned generation, const struct config *c)
 	w->stop_timeout = c->stop_timeout;
 	w->watchdog = c->watchdog;
 	w->max_memory = c->max_memory;
+	/* The worker holds these sockets: they stay bound until it is gone,
+	 * even when a reload drops them from the configuration. */
+	if ((w->lset = calloc((size_t)c->nlset + 1, sizeof *w->lset)) != NULL) {
+		for (i = 0; i < c->nlset; i++) {
+			w->lset[i] = c->lset[i];
+			listen_ref(w->lset[i]);
+		}
+		w->nlset = c->nlset;
+	}
 	w->out_fd = pfd[0];
 	fcntl(w->out_fd, F_SETFL, O_NONBLOCK);
 	w->next = cl.workers;
@@ -621,12 +630,12 @@ static void
 backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct slot *s = t->data;
-	int i;
+	struct listener *l;
 
 	if (cl.phase == PHASE_STOPPING || !s->wanted || s->cur != NULL)
 		return;
-	for (i = 0; i < cl.nlisteners; i++)
-		listen_repair(&cl.listeners[i], s->index);
+	for (l = cl.all; l != NULL; l = l->next)
+		listen_repair(l, s->index);
 	worker_spawn(s, cl.generation, cl.cfg);
 }
 
@@ -648,21 +657,22 @@ slot_held(const struct slot *s)
 static void
 slot_requeue(struct slot *s, double delay)
 {
-	int i, n;
+	struct listener *l;
+	int n;
 
 	if (cl.steer_disabled)
 		return;
-	for (i = 0; i < cl.nlisteners; i++) {
-		n = listen_requeue(&cl.listeners[i], s->index);
+	for (l = cl.all; l != NULL; l = l->next) {
+		n = listen_requeue(l, s->index);
 		if (n > 0)
 			log_notice("slot %d: %d queued connection(s) on %s %s "
 			    "(backoff %.1fs)", s->index, n,
-			    listen_describe(&cl.listeners[i]),
+			    listen_describe(l),
 			    listen_migrate_req() == 1 ? "moved to other slots" :
 			    "reset (net.ipv4.tcp_migrate_req = 0)", delay);
 		else if (n < 0)
 			log_warn("slot %d: cannot replace its socket on %s: %s",
-			    s->index, listen_describe(&cl.listeners[i]),
+			    s->index, listen_describe(l),
 			    strerror(-n));
 	}
 }
@@ -709,8 +719,8 @@ child_cb(struct ev_loop *loop, ev_child *c, int revents)
 {
 	struct worker *w = c->data;
 	struct slot *s = cl.slots[w->slot];
+	struct listener *l;
 	char how[64];
-	int i;
 
 	ev_child_stop(loop, c);
 	ev_timer_stop(loop, &w->timer_w);
@@ -740,8 +750,8 @@ child_cb(struct ev_loop *loop, ev_child *c, int revents)
 			worker_free(w);
 		} else {
 			worker_free(w);
-			for (i = 0; i < cl.nlisteners; i++)
-				listen_repair(&cl.listeners[i], s->index);
+			for (l = cl.all; l != NULL; l = l->next)
+				listen_repair(l, s->index);
 			slot_crashed(s, NULL, how);
 		}
 	} else
@@ -760,6 +770,7 @@ static void
 worker_free(struct worker *w)
 {
 	struct worker **pp;
+	int i;
 
 	for (pp = &cl.workers; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == w) {
@@ -772,6 +783,9 @@ worker_free(struct worker *w)
 		ev_io_stop(cl.loop, &w->out_w);
 		close(w->out_fd);
 	}
+	for (i = 0; i < w->nlset; i++)
+		listen_unref(w->lset[i]);
+	free(w->lset);
 	free(w);
 }
 
@@ -864,11 +878,11 @@ output_flush(struct worker *w)
 void
 worker_slot_gone(struct slot *s)
 {
-	int i;
+	struct listener *l;
 
 	slot_set_state(s, SLOT_STOPPED);
-	for (i = 0; i < cl.nlisteners; i++)
-		listen_close_slot(&cl.listeners[i], s->index);
+	for (l = cl.all; l != NULL; l = l->next)
+		listen_close_slot(l, s->index);
 }
 
 /* Change the wanted number of workers to n. New slots get new sockets
@@ -876,6 +890,7 @@ worker_slot_gone(struct slot *s)
 int
 worker_scale(int n, char *err, size_t errlen)
 {
+	struct config *pending = reload_pending_config();
 	int i, r, old = cl.wanted;
 
 	if (n < 1 || n > WORKERS_MAX) {
@@ -887,8 +902,11 @@ worker_scale(int n, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", strerror(-r));
 		return r;
 	}
-	for (i = 0; i < cl.nlisteners; i++)
-		if ((r = listen_resize(&cl.listeners[i], n, err, errlen)) < 0)
+	for (i = 0; i < cl.cfg->nlset; i++)
+		if ((r = listen_resize(cl.cfg->lset[i], n, err, errlen)) < 0)
+			return r;
+	for (i = 0; pending != NULL && i < pending->nlset; i++)
+		if ((r = listen_resize(pending->lset[i], n, err, errlen)) < 0)
 			return r;
 	cl.wanted = n;
 	if (n != old)
@@ -931,6 +949,7 @@ void
 worker_steer_refresh(void)
 {
 	bool ready[WORKERS_MAX];
+	struct listener *l;
 	int i;
 
 	if (cl.steer_disabled || cl.phase == PHASE_STOPPING)
@@ -939,8 +958,8 @@ worker_steer_refresh(void)
 
 	for (i = 0; i < n; i++)
 		ready[i] = worker_slot_receiving(cl.slots[i]);
-	for (i = 0; i < cl.nlisteners; i++)
-		steer_update(&cl.listeners[i], ready, n);
+	for (l = cl.all; l != NULL; l = l->next)
+		steer_update(l, ready, n);
 }
 
 /* RSS in bytes from /proc/PID/statm, 0 if unknown. */
