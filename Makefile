@@ -76,7 +76,7 @@ demo: deps
 	./clusterd run conf/demo.conf
 
 check-systemd: all
-	tests/real-systemd/run.sh
+	BUILD=$(BUILD) tests/real-systemd/run.sh
 
 -include mk/fuzz.mk
 
