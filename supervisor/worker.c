@@ -39,6 +39,7 @@ static void	 output_line(struct worker *, const char *, size_t);
 static void	 output_flush(struct worker *);
 static void	 worker_free(struct worker *);
 static void	 slot_crashed(struct slot *, struct worker *, const char *);
+static void	 spawn_failed(struct slot *, const char *);
 static char	**build_env(const struct slot *, unsigned generation,
 		    const struct config *);
 
@@ -385,14 +386,14 @@ worker_spawn(struct slot *s, unsigned generation, const struct config *c)
 	    (env = build_env(s, generation, c)) == NULL) {
 		free(w);
 		log_err("slot %d: cannot spawn: out of memory", s->index);
-		slot_crashed(s, NULL, "out of memory");
+		spawn_failed(s, "out of memory");
 		return;
 	}
 	if (pipe2(pfd, O_CLOEXEC) == -1) {
 		log_err("slot %d: pipe: %s", s->index, strerror(errno));
 		config_free_argv(env);
 		free(w);
-		slot_crashed(s, NULL, "pipe failed");
+		spawn_failed(s, "pipe failed");
 		return;
 	}
 	sigfillset(&all);
@@ -407,7 +408,7 @@ worker_spawn(struct slot *s, unsigned generation, const struct config *c)
 		log_err("slot %d: fork: %s", s->index, strerror(errno));
 		close(pfd[0]);
 		free(w);
-		slot_crashed(s, NULL, "fork failed");
+		spawn_failed(s, "fork failed");
 		return;
 	}
 	setpgid(pid, pid);	/* no race with the child's own setpgid */
@@ -712,6 +713,22 @@ slot_crashed(struct slot *s, struct worker *w, const char *how)
 	ev_timer_stop(cl.loop, &s->backoff_w);
 	ev_timer_set(&s->backoff_w, delay, 0.);
 	ev_timer_start(cl.loop, &s->backoff_w);
+}
+
+/*
+ * No process was started. A slot without a worker backs off as after a
+ * crash. A slot that still has one (the spawn was a reload's or
+ * max_memory's replacement) keeps it serving in its state; the reload
+ * hears that its new worker failed instead of waiting for it forever.
+ */
+static void
+spawn_failed(struct slot *s, const char *why)
+{
+	snprintf(s->last_exit, sizeof s->last_exit, "%s", why);
+	if (s->cur == NULL)
+		slot_crashed(s, NULL, why);
+	if (cl.phase != PHASE_STOPPING)
+		reload_step();
 }
 
 static void
