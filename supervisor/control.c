@@ -669,6 +669,8 @@ phase_name(void)
 static const char *
 listener_mode(const struct listener *l)
 {
+	if (l->shut)
+		return "closed: stopping";
 	if (l->activated)
 		return "from systemd, shared";
 	if (l->cfg.family == AF_UNIX || l->cfg.sockets == LISTEN_SHARED)
@@ -687,12 +689,12 @@ status_text(struct buf *b, const struct row *rows, int n)
 	    "ready (%s%s)\n", cl.cfg->name, (long)cl.master_pid, up,
 	    cl.generation, worker_slots_ready(), cl.wanted, phase_name(),
 	    reload_running() ? ", reloading" : "");
-	if (cl.nlisteners == 0)
+	if (cl.cfg->nlset == 0)
 		buf_printf(b, "listen: closed\n");
-	for (i = 0; i < cl.nlisteners; i++)
+	for (i = 0; i < cl.cfg->nlset; i++)
 		buf_printf(b, "listen: %s (%s)\n",
-		    listen_describe(&cl.listeners[i]),
-		    listener_mode(&cl.listeners[i]));
+		    listen_describe(cl.cfg->lset[i]),
+		    listener_mode(cl.cfg->lset[i]));
 	buf_printf(b, "\n%-5s %-8s %-4s %-9s %-8s %-8s %-8s %-9s %s\n",
 	    "SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "RSS",
 	    "RECEIVING", "LAST EXIT");
@@ -732,10 +734,10 @@ status_json(struct buf *b, const struct row *rows, int n)
 	    cl.generation, ev_now(cl.loop) - cl.started, phase_name(),
 	    reload_running() ? "true" : "false", cl.wanted,
 	    worker_slots_ready());
-	for (i = 0; i < cl.nlisteners; i++) {
+	for (i = 0; i < cl.cfg->nlset; i++) {
 		if (i > 0)
 			buf_append(b, ",", 1);
-		buf_json_str(b, listen_describe(&cl.listeners[i]));
+		buf_json_str(b, listen_describe(cl.cfg->lset[i]));
 	}
 	buf_printf(b, "],\"workers\":[");
 	for (i = 0; i < n; i++) {
@@ -957,7 +959,7 @@ control_command(const char *path, const char *request, bool wait_exit)
 	size_t have = 0;
 	ssize_t n;
 	FILE *out = stdout;
-	int fd, code = EXIT_FAILED, e;
+	int fd, code = EXIT_FAILED, e, send_errno = 0;
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
@@ -1003,13 +1005,12 @@ control_command(const char *path, const char *request, bool wait_exit)
 	if (!wait_exit && strcmp(request, "reload") != 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	n = snprintf(line, sizeof line, CONTROL_VERSION " %s\n", request);
-	if (n < 0 || (size_t)n >= sizeof line ||
-	    write_all(fd, line, (size_t)n) < 0) {
-		fprintf(stderr, "clusterd: %s: cannot send the request: %s\n",
-		    path, strerror(errno));
-		close(fd);
-		return EXIT_FAILED;
-	}
+	if (n < 0 || (size_t)n >= sizeof line)
+		fatalx(EXIT_USAGE, "request too long");
+	/* A master that refuses us (uid, too many clients) may answer and
+	 * close before we are done sending: read its answer regardless. */
+	if (write_all(fd, line, (size_t)n) < 0)
+		send_errno = errno;
 	for (;;) {
 		n = read(fd, buf + have, sizeof buf - have);
 		if (n == -1 && errno == EINTR)
@@ -1020,12 +1021,8 @@ control_command(const char *path, const char *request, bool wait_exit)
 			close(fd);
 			return EXIT_FAILED;
 		}
-		if (n == -1 && !got_code) {
-			fprintf(stderr, "clusterd: %s: %s\n", path,
-			    strerror(errno));
-			close(fd);
-			return EXIT_FAILED;
-		}
+		if (n == -1 && !got_code && send_errno == 0)
+			send_errno = errno;
 		if (n <= 0)
 			break;
 		have += (size_t)n;
@@ -1053,6 +1050,11 @@ control_command(const char *path, const char *request, bool wait_exit)
 		have = 0;
 	}
 	close(fd);
+	if (!got_code && send_errno != 0) {
+		fprintf(stderr, "clusterd: %s: no answer from the master: "
+		    "%s\n", path, strerror(send_errno));
+		return EXIT_FAILED;
+	}
 	if (!got_code) {
 		fprintf(stderr, "clusterd: %s: the master closed the "
 		    "connection without an answer\n", path);

@@ -212,18 +212,25 @@ copy_out(int fd, off_t *pos, int out_fd)
 /* ------------------------------------------------------------------ */
 /* `clusterd start`.                                                    */
 
-/* The daemon's side of the handshake: once, then the pipe is closed so
- * that nothing the master forks later keeps `start` waiting. */
+/*
+ * The daemon's side of the handshake, once. After a success the pipe is
+ * closed, so that `start` returns while the master lives on. After a
+ * failure it stays open until the master has exited (the kernel closes it):
+ * `start` returns when nothing is left - no worker, pidfile or socket -
+ * and can be run again at once.
+ */
 void
 daemon_started(int code, const char *msg)
 {
+	static bool sent;
 	char buf[4096];
 	size_t off = 0, len;
 	ssize_t n;
 	int r;
 
-	if (cl.start_fd == -1)
+	if (cl.start_fd == -1 || sent)
 		return;
+	sent = true;
 	r = snprintf(buf, sizeof buf, "%d\n%s\n", code, msg);
 	len = r < 0 ? 0 : (size_t)r >= sizeof buf ? sizeof buf - 1 : (size_t)r;
 	while (off < len) {
@@ -234,8 +241,10 @@ daemon_started(int code, const char *msg)
 			break;	/* `start` was interrupted: nobody listens */
 		off += (size_t)n;
 	}
-	close(cl.start_fd);
-	cl.start_fd = -1;
+	if (code == EXIT_OK) {
+		close(cl.start_fd);
+		cl.start_fd = -1;
+	}
 }
 
 /* A master holds the pidfile's lock: it is running. Only a look; the

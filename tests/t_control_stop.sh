@@ -93,8 +93,10 @@ assert_contains "$(cat "$T/out")" "the cluster is stopping" "scale during stop"
 "$CLUSTERD" reload "$CONF" >"$T/out" 2>&1
 assert_eq "$?" 1 "reload during stop: $(cat "$T/out")"
 assert_contains "$(cat "$T/out")" "the cluster is stopping" "reload during stop"
-assert_eq "$(js 'd["state"], d["listen"], "draining" in [w["state"] for w in d["workers"]], set(w["state"] for w in d["workers"]) <= {"draining", "stopped"}')" \
-	"stopping [] True True" "status during stop: $(js 'd["workers"]')"
+assert_eq "$(js 'd["state"], "draining" in [w["state"] for w in d["workers"]], set(w["state"] for w in d["workers"]) <= {"draining", "stopped"}')" \
+	"stopping True True" "status during stop: $(js 'd["workers"]')"
+"$CLUSTERD" status "$CONF" | grep -q "^listen: 127.0.0.1:$PORT (closed: stopping)$" ||
+	fail "status text during stop: $("$CLUSTERD" status "$CONF")"
 
 wait "$S1"; r1=$?
 t1=$(now_ms)
