@@ -823,7 +823,7 @@ do_scale(struct control_client *c, const char *arg)
 static void
 do_stop(struct control_client *c)
 {
-	char why[64];
+	char why[64], msg[160];
 
 	c->state = CLIENT_WAITING;
 	c->wait = WAIT_STOP;
@@ -834,6 +834,12 @@ do_stop(struct control_client *c)
 		return;
 	}
 	snprintf(why, sizeof why, "clusterd stop (pid %ld)", (long)c->pid);
+	if (cl.phase == PHASE_STARTING) {
+		/* A `start` waiting for readiness hears why it never came. */
+		snprintf(msg, sizeof msg, "%s: start interrupted: %s",
+		    cl.cfg->name, why);
+		daemon_started(EXIT_FAILED, msg);
+	}
 	cluster_stop(why);
 }
 

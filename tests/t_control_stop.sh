@@ -112,6 +112,20 @@ grep -qE '^stopped in [0-9.]+s$' "$T/stop2.out" || fail "second stop: $(cat "$T/
 wait_until 1 eval '! alive $MASTER' || fail "master still running"
 wait_until 2 nothing_left || fail "processes left: $(leftovers)"
 
+# A stop while `start` still waits for readiness: start says so, exit 1.
+app_conf --ready-delay-ms 5000
+rm -f "$T/app.log"
+"$CLUSTERD" start "$CONF" >"$T/start.out" 2>"$T/start.err" &
+START=$!
+wait_until 5 eval '[ "$(grep -c "started pid" "$T/app.log")" -ge 2 ]' || fail "workers not spawned"
+MASTER=$(cat "$T/run/master.pid") && track "$MASTER"
+out=$("$CLUSTERD" stop "$CONF" 2>&1) || fail "stop during start: $out"
+assert_contains "$out" "stopped in" "stop during start"
+wait "$START"
+assert_eq "$?" 1 "start interrupted by stop"
+assert_eq "$(cat "$T/start.err")" "app: start interrupted: clusterd stop (pid $(grep -o 'stopping: clusterd stop (pid [0-9]*' "$T/app.log" | tail -1 | grep -o '[0-9]*$'))" "interrupted start message"
+wait_until 2 nothing_left || fail "processes left: $(leftovers)"
+
 # Workers that ignore SIGTERM: SIGKILLed after stop_timeout (1 s).
 STOP_TIMEOUT=1s app_conf --ignore-term
 start_app
