@@ -291,8 +291,10 @@ detach(struct config *c, int log_fd, int start_fd)
 		report(start_fd, EXIT_SYSTEM, "fork");
 		_exit(EXIT_SYSTEM);
 	}
-	if (pid > 0)
+	if (pid > 0) {
+		config_free(c);		/* quiet under valgrind */
 		_exit(EXIT_OK);
+	}
 	if (chdir("/") == -1)
 		_exit(EXIT_SYSTEM);
 	umask(022);
