@@ -364,6 +364,24 @@ void	 control_stopped(void);		/* master about to exit */
 /* CLI side: send one request, print the answer, return the exit code. */
 int	 control_command(const char *socket_path, const char *request,
 	    bool wait_exit);
+/* The request decoder, no I/O (exported for tests/fuzz/fuzz_control.c). */
+enum control_cmd {
+	CONTROL_STATUS = 0,
+	CONTROL_STATUS_JSON,
+	CONTROL_RELOAD,
+	CONTROL_STOP,
+	CONTROL_SCALE,
+};
+struct control_request {
+	enum control_cmd	 cmd;
+	int			 scale;		/* CONTROL_SCALE: N, +N or -N */
+	bool			 relative;	/* +N or -N */
+	char			 arg[16];	/* CONTROL_SCALE: as sent */
+};
+/* 0 once buf holds a whole request line; -EAGAIN while it may still come;
+ * else -errno with the answer for the client in msg. */
+int	 control_parse_request(const char *buf, size_t len,
+	    struct control_request *ret, char *msg, size_t msglen);
 
 /* daemon.c: detach, pidfile + lock, readiness handshake with start. */
 int	 daemon_start(struct config *);		/* `clusterd start` */

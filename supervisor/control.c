@@ -83,7 +83,8 @@ static void	 read_cb(struct ev_loop *, ev_io *, int);
 static void	 write_cb(struct ev_loop *, ev_io *, int);
 static void	 timeout_cb(struct ev_loop *, ev_timer *, int);
 static void	 client_free(struct control_client *);
-static void	 client_request(struct control_client *, char *, size_t);
+static void	 client_request(struct control_client *,
+		    const struct control_request *);
 static void	 client_send(struct control_client *, int, struct buf *);
 static void	 buf_printf(struct buf *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -360,9 +361,12 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
-			/* Level-triggered: do not spin, retry in a second. */
+			/* Level-triggered: do not spin, retry in a second.
+			 * Set again each time: a one-shot timer that fired
+			 * would start with no delay left. */
 			log_warn("control: accept: %s", strerror(errno));
 			ev_io_stop(loop, w);
+			ev_timer_set(&ctl.retry_w, 1., 0.);
 			ev_timer_start(loop, &ctl.retry_w);
 		}
 		return;
@@ -484,8 +488,10 @@ static void
 read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct control_client *c = w->data;
-	char junk[256], *nl;
+	struct control_request req;
+	char junk[256], msg[128], *nl;
 	ssize_t n;
+	int r;
 
 	if (c->state == CLIENT_READING)
 		n = recv(c->fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
@@ -518,18 +524,36 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (c->state != CLIENT_READING)
 		return;
 	c->inlen += (size_t)n;
-	if ((nl = memchr(c->in, '\n', c->inlen)) != NULL) {
-		*nl = '\0';
-		if (nl > c->in && nl[-1] == '\r')
-			*--nl = '\0';
-		client_request(c, c->in, (size_t)(nl - c->in));
+	r = control_parse_request(c->in, c->inlen, &req, msg, sizeof msg);
+	if (r == -EAGAIN)
+		return;
+	if (r == 0) {
+		client_request(c, &req);
 		return;
 	}
-	if (c->inlen == sizeof c->in) {
+	/* For the log: the line as text (the parser saw a newline, if any). */
+	if ((nl = memchr(c->in, '\n', c->inlen)) != NULL)
+		*nl = '\0';
+	else
+		c->in[sizeof c->in - 1] = '\0';
+	switch (r) {
+	case -E2BIG:
 		log_warn("control: pid %ld: request longer than %d bytes",
 		    (long)c->pid, CONTROL_IN_MAX - 1);
-		client_reply_text(c, EXIT_USAGE, "clusterd: request too long");
+		break;
+	case -EPROTONOSUPPORT:
+		log_warn("control: pid %ld speaks %.20s", (long)c->pid, c->in);
+		break;
+	case -EPROTO:
+		log_warn("control: pid %ld: not a clusterd request",
+		    (long)c->pid);
+		break;
+	case -ENOSYS:
+		log_warn("control: pid %ld: unknown request '%.128s'",
+		    (long)c->pid, c->in + sizeof CONTROL_VERSION);
+		break;
 	}
+	client_reply_text(c, EXIT_USAGE, msg);
 }
 
 static void
@@ -781,27 +805,19 @@ do_status(struct control_client *c, bool json)
 }
 
 static void
-do_scale(struct control_client *c, const char *arg)
+do_scale(struct control_client *c, const struct control_request *req)
 {
-	char err[256], msg[384], *end;
-	long n;
+	char err[256], msg[384];
+	const char *arg = req->arg;
+	long n = req->scale;
 	int r, old = cl.wanted;
 
-	errno = 0;
-	n = strtol(arg, &end, 10);
-	if (errno || end == arg || *end != '\0' || n < -WORKERS_MAX ||
-	    n > WORKERS_MAX) {
-		snprintf(msg, sizeof msg, "clusterd: scale: '%.32s' is not N, "
-		    "+N or -N", arg);
-		client_reply_text(c, EXIT_USAGE, msg);
-		return;
-	}
 	if (cl.phase == PHASE_STOPPING) {
 		client_reply_text(c, EXIT_FAILED, "scale refused: the cluster "
 		    "is stopping");
 		return;
 	}
-	if (arg[0] == '+' || arg[0] == '-')
+	if (req->relative)
 		n += cl.wanted;
 	log_notice("control: pid %ld: scale %s", (long)c->pid, arg);
 	if ((r = worker_scale((int)n, err, sizeof err)) < 0) {
@@ -843,53 +859,105 @@ do_stop(struct control_client *c)
 	cluster_stop(why);
 }
 
-static void
-client_request(struct control_client *c, char *line, size_t len)
+/*
+ * Decode a request line (SPEC-level protocol in the header comment): pure,
+ * bounded, no I/O, so that it can be fuzzed. Only the first line counts;
+ * its '\r' before the newline is dropped. A line longer than the input
+ * buffer is -E2BIG; a NUL byte -EBADMSG; another version
+ * -EPROTONOSUPPORT; not our protocol -EPROTO; an unknown command or wrong
+ * arguments -ENOSYS; a bad scale count -EDOM.
+ */
+int
+control_parse_request(const char *buf, size_t len,
+    struct control_request *ret, char *msg, size_t msglen)
 {
-	char *cmd, *arg;
+	struct control_request req;
+	char line[CONTROL_IN_MAX], *cmd, *arg, *end;
+	const char *nl;
+	size_t n;
+	long v;
 
-	ev_timer_stop(cl.loop, &c->timer_w);
-	if (strlen(line) != len) {
-		client_reply_text(c, EXIT_USAGE, "clusterd: bad request (NUL "
-		    "byte)");
-		return;
+	if (len > CONTROL_IN_MAX)
+		len = CONTROL_IN_MAX;
+	if ((nl = memchr(buf, '\n', len)) == NULL) {
+		if (len < CONTROL_IN_MAX)
+			return -EAGAIN;
+		snprintf(msg, msglen, "clusterd: request too long");
+		return -E2BIG;
 	}
+	n = (size_t)(nl - buf);
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (memchr(buf, '\0', n) != NULL) {
+		snprintf(msg, msglen, "clusterd: bad request (NUL byte)");
+		return -EBADMSG;
+	}
+	memcpy(line, buf, n);
+	line[n] = '\0';
 	if (strncmp(line, CONTROL_VERSION " ", sizeof CONTROL_VERSION) != 0) {
 		if (strncmp(line, "clusterd/", 9) == 0) {
-			log_warn("control: pid %ld speaks %.20s",
-			    (long)c->pid, line);
-			client_reply_text(c, EXIT_USAGE, "clusterd: unsupported "
-			    "protocol version (this master speaks "
-			    CONTROL_VERSION ")");
-		} else {
-			log_warn("control: pid %ld: not a clusterd request",
-			    (long)c->pid);
-			client_reply_text(c, EXIT_USAGE, "clusterd: bad request "
-			    "(expected '" CONTROL_VERSION " COMMAND')");
+			snprintf(msg, msglen, "clusterd: unsupported protocol "
+			    "version (this master speaks " CONTROL_VERSION ")");
+			return -EPROTONOSUPPORT;
 		}
-		return;
+		snprintf(msg, msglen, "clusterd: bad request (expected '"
+		    CONTROL_VERSION " COMMAND')");
+		return -EPROTO;
 	}
+	memset(&req, 0, sizeof req);
 	cmd = line + sizeof CONTROL_VERSION;
 	if ((arg = strchr(cmd, ' ')) != NULL)
 		*arg++ = '\0';
-
 	if (strcmp(cmd, "status") == 0 && arg == NULL)
-		do_status(c, false);
+		req.cmd = CONTROL_STATUS;
 	else if (strcmp(cmd, "status") == 0 && strcmp(arg, "json") == 0)
-		do_status(c, true);
-	else if (strcmp(cmd, "scale") == 0 && arg != NULL)
-		do_scale(c, arg);
-	else if (strcmp(cmd, "reload") == 0 && arg == NULL) {
+		req.cmd = CONTROL_STATUS_JSON;
+	else if (strcmp(cmd, "reload") == 0 && arg == NULL)
+		req.cmd = CONTROL_RELOAD;
+	else if (strcmp(cmd, "stop") == 0 && arg == NULL)
+		req.cmd = CONTROL_STOP;
+	else if (strcmp(cmd, "scale") == 0 && arg != NULL) {
+		errno = 0;
+		v = strtol(arg, &end, 10);
+		if (errno || end == arg || *end != '\0' || v < -WORKERS_MAX ||
+		    v > WORKERS_MAX || strlen(arg) >= sizeof req.arg) {
+			snprintf(msg, msglen, "clusterd: scale: '%.32s' is not "
+			    "N, +N or -N", arg);
+			return -EDOM;
+		}
+		req.cmd = CONTROL_SCALE;
+		req.scale = (int)v;
+		req.relative = arg[0] == '+' || arg[0] == '-';
+		memcpy(req.arg, arg, strlen(arg) + 1);
+	} else {
+		snprintf(msg, msglen, "clusterd: unknown request");
+		return -ENOSYS;
+	}
+	*ret = req;
+	return 0;
+}
+
+static void
+client_request(struct control_client *c, const struct control_request *req)
+{
+	ev_timer_stop(cl.loop, &c->timer_w);
+	switch (req->cmd) {
+	case CONTROL_STATUS:
+	case CONTROL_STATUS_JSON:
+		do_status(c, req->cmd == CONTROL_STATUS_JSON);
+		break;
+	case CONTROL_SCALE:
+		do_scale(c, req);
+		break;
+	case CONTROL_RELOAD:
 		log_notice("control: pid %ld: reload", (long)c->pid);
 		c->state = CLIENT_WAITING;
 		c->wait = WAIT_RELOAD;
 		reload_request(c);	/* may answer right away */
-	} else if (strcmp(cmd, "stop") == 0 && arg == NULL)
+		break;
+	case CONTROL_STOP:
 		do_stop(c);
-	else {
-		log_warn("control: pid %ld: unknown request '%.64s%s%.64s'",
-		    (long)c->pid, cmd, arg ? " " : "", arg ? arg : "");
-		client_reply_text(c, EXIT_USAGE, "clusterd: unknown request");
+		break;
 	}
 }
 
