@@ -226,6 +226,8 @@ struct slot {
 	double			 backoff;	/* next restart delay */
 	char			 last_exit[64];
 	ev_timer		 backoff_w;
+	ev_timer		 drain_w;	/* scale-down: queue empty? */
+	ev_tstamp		 drain_until;
 	char			 tail[4][160];	/* last worker output lines */
 	int			 ntail;
 };

@@ -498,7 +498,7 @@ listen_queued(const struct listener *l, int slot)
 	socklen_t len = sizeof ti;
 	int fd = listen_slot_fd(l, slot);
 
-	if (fd == -1 || l->cfg.family == AF_UNIX ||
+	if (fd == -1 || !per_worker(l) || l->shut ||
 	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
 		return -1;
 	return (int)ti.tcpi_unacked;

@@ -75,12 +75,20 @@ log_open(const char *path)
 int
 log_reopen(void)
 {
-	int fd;
+	struct stat old, st;
+	int fd, i;
 
 	if (log_path == NULL)
 		return 0;
 	if ((fd = open_file(log_path)) == -1)
 		return -errno;
+	/* A daemon's stdout and stderr are the log too (stray output of the
+	 * master or a library): they follow it to the new file. */
+	if (fstat(log_fd_, &old) == 0)
+		for (i = STDOUT_FILENO; i <= STDERR_FILENO; i++)
+			if (fstat(i, &st) == 0 && st.st_dev == old.st_dev &&
+			    st.st_ino == old.st_ino)
+				dup2(fd, i);
 	dup3(fd, log_fd_, O_CLOEXEC);
 	close(fd);
 	return 0;

@@ -51,6 +51,7 @@ usage(FILE *f, int code)
 	size_t i;
 
 	fprintf(f, "usage: clusterd [-s SOCKET] COMMAND FILE [ARGS]\n");
+	fprintf(f, "       (with -s, stop/reload/status/scale need no FILE)\n");
 	for (i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "       clusterd %s\n", commands[i].usage);
 	fprintf(f, "       clusterd --help | --version\n");
@@ -230,6 +231,25 @@ main(int argc, char **argv)
 	argv += optind;
 	if (argc < 1)
 		usage(stderr, EXIT_USAGE);
+	/* With -s SOCKET, the commands that only talk to a master need no
+	 * FILE: "-" stands in for it. */
+	if (socket_opt != NULL && (
+	    ((!strcmp(argv[0], "stop") || !strcmp(argv[0], "reload") ||
+	    !strcmp(argv[0], "status")) && argc == 1) ||
+	    (!strcmp(argv[0], "status") && argc == 2 &&
+	    !strcmp(argv[1], "--json")) ||
+	    (!strcmp(argv[0], "scale") && argc == 2))) {
+		char **nargv = calloc((size_t)argc + 2, sizeof *nargv);
+
+		if (nargv == NULL)
+			return EXIT_FAILED;
+		nargv[0] = argv[0];
+		nargv[1] = (char *)"-";
+		for (ch = 1; ch < argc; ch++)
+			nargv[ch + 1] = argv[ch];
+		argv = nargv;
+		argc++;
+	}
 	for (i = 0; i < NCOMMANDS; i++)
 		if (strcmp(argv[0], commands[i].name) == 0)
 			return commands[i].fn(argc, argv);

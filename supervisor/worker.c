@@ -30,10 +30,15 @@ extern char	**environ;
 #define BACKOFF_RESET_AFTER	10.0
 /* A backoff this long does not keep queued connections waiting. */
 #define REQUEUE_AFTER		1.0
+/* Scale-down: how long, and how often, to wait for a slot's queue to
+ * empty before its worker is told to stop. */
+#define SCALE_DRAIN_MAX		0.5
+#define SCALE_DRAIN_CHECK	0.005
 
 static void	 child_cb(struct ev_loop *, ev_child *, int);
 static void	 timer_cb(struct ev_loop *, ev_timer *, int);
 static void	 backoff_cb(struct ev_loop *, ev_timer *, int);
+static void	 drain_cb(struct ev_loop *, ev_timer *, int);
 static void	 output_cb(struct ev_loop *, ev_io *, int);
 static void	 output_line(struct worker *, const char *, size_t);
 static void	 output_flush(struct worker *);
@@ -76,6 +81,8 @@ slot_new(int index)
 	s->backoff = cl.cfg->restart_delay;
 	ev_timer_init(&s->backoff_w, backoff_cb, 0., 0.);
 	s->backoff_w.data = s;
+	ev_timer_init(&s->drain_w, drain_cb, 0., 0.);
+	s->drain_w.data = s;
 	return s;
 }
 
@@ -536,8 +543,10 @@ worker_stop_all(void)
 	struct worker *w;
 	int i;
 
-	for (i = 0; i < cl.nslots; i++)
+	for (i = 0; i < cl.nslots; i++) {
 		ev_timer_stop(cl.loop, &cl.slots[i]->backoff_w);
+		ev_timer_stop(cl.loop, &cl.slots[i]->drain_w);
+	}
 	for (w = cl.workers; w != NULL; w = w->next)
 		worker_stop(w, "cluster stopping");
 }
@@ -902,6 +911,49 @@ worker_slot_gone(struct slot *s)
 		listen_close_slot(l, s->index);
 }
 
+/* Connections waiting in the slot's own queues (per-worker sockets). */
+static int
+slot_queued(const struct slot *s)
+{
+	struct listener *l;
+	int n = 0, q;
+
+	for (l = cl.all; l != NULL; l = l->next)
+		if ((q = listen_queued(l, s->index)) > 0)
+			n += q;
+	return n;
+}
+
+/*
+ * Scale-down of one slot: closing a SO_REUSEPORT socket resets whatever is
+ * queued on it. Steering already sends new connections to the other slots;
+ * the slot's worker keeps accepting until its queue is empty (checked every
+ * few milliseconds, at most SCALE_DRAIN_MAX), and only then gets
+ * stop_signal. Without steering the wait ends at the bound.
+ */
+static void
+drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct slot *s = t->data;
+
+	ev_timer_stop(loop, t);
+	if (s->wanted)
+		return;
+	if (s->cur != NULL && s->cur->state == WORKER_READY &&
+	    !cl.steer_disabled && cl.phase != PHASE_STOPPING &&
+	    ev_now(loop) < s->drain_until && slot_queued(s) > 0) {
+		ev_timer_set(t, SCALE_DRAIN_CHECK, 0.);
+		ev_timer_start(loop, t);
+		return;
+	}
+	if (s->incoming)
+		worker_stop(s->incoming, "scaled down");
+	if (s->cur)
+		worker_stop(s->cur, "scaled down");
+	else if (s->incoming == NULL)
+		worker_slot_gone(s);
+}
+
 /* Change the wanted number of workers to n. New slots get new sockets
  * (per-worker) and start now; removed ones (the highest) drain. */
 int
@@ -932,6 +984,7 @@ worker_scale(int n, char *err, size_t errlen)
 		struct slot *s = cl.slots[i];
 
 		if (i < n && !s->wanted) {
+			ev_timer_stop(cl.loop, &s->drain_w);
 			s->wanted = true;
 			s->backoff = cl.cfg->restart_delay;
 			if (s->cur == NULL && cl.phase != PHASE_STOPPING)
@@ -939,13 +992,11 @@ worker_scale(int n, char *err, size_t errlen)
 		} else if (i >= n && s->wanted) {
 			s->wanted = false;
 			ev_timer_stop(cl.loop, &s->backoff_w);
-			if (s->incoming)
-				worker_stop(s->incoming, "scaled down");
-			if (s->cur)
-				worker_stop(s->cur, "scaled down");
-			else
-				worker_slot_gone(s);
+			/* New connections go elsewhere from now on; what is
+			 * queued is taken by the worker before it stops. */
 			worker_steer_refresh();
+			s->drain_until = ev_now(cl.loop) + SCALE_DRAIN_MAX;
+			drain_cb(cl.loop, &s->drain_w, 0);
 		}
 	}
 	return 0;
