@@ -108,8 +108,8 @@ static const struct key keys[] = {
 	{ SEC_WORKER, "ready_timeout",	KT_DURATION, C(ready_timeout), 0.01, DURATION_MAX, "30s", true, false, NULL },
 	{ SEC_WORKER, "stop_signal",	KT_SIGNAL, C(stop_signal), 0, 0, "TERM", true, false, NULL },
 	{ SEC_WORKER, "stop_timeout",	KT_DURATION, C(stop_timeout), 0, DURATION_MAX, "10s", true, false, NULL },
-	{ SEC_WORKER, "restart_delay",	KT_DURATION, C(restart_delay), 0.01, DURATION_MAX, "100ms", true, false, NULL },
-	{ SEC_WORKER, "restart_delay_max", KT_DURATION, C(restart_delay_max), 0.01, DURATION_MAX, "30s", true, false, NULL },
+	{ SEC_WORKER, "restart_delay",	KT_DURATION, C(restart_delay), 0.001, DURATION_MAX, "100ms", true, false, NULL },
+	{ SEC_WORKER, "restart_delay_max", KT_DURATION, C(restart_delay_max), 0.001, DURATION_MAX, "30s", true, false, NULL },
 	{ SEC_WORKER, "watchdog",	KT_DURATION, C(watchdog), 0, DURATION_MAX, "0", true, false, NULL },
 	{ SEC_WORKER, "max_memory",	KT_SIZE,   C(max_memory), 0, 1125899906842624.0, "0", true, false, NULL },
 };
