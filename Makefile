@@ -109,4 +109,5 @@ uninstall:
 clean:
 	rm -rf build clusterd clusterd-worker
 
-.PHONY: all units deps check check-systemd demo bench lint-man install uninstall clean
+.PHONY: all units deps check check-systemd demo bench lint-man install uninstall clean \
+	clusterd clusterd-worker	# the links follow BUILD (SANITIZE=1 or not)
