@@ -26,8 +26,9 @@
 
 extern char	**environ;
 
-/* A worker that stays ready this long has its slot's backoff reset. */
-#define BACKOFF_RESET_AFTER	10.0
+/* A worker that stayed ready this long was not crash-looping: its slot's
+ * backoff starts again from restart_delay (like PM2's min_uptime). */
+#define BACKOFF_RESET_AFTER	1.0
 /* A backoff this long does not keep queued connections waiting. */
 #define REQUEUE_AFTER		1.0
 /* Scale-down: how long, and how often, to wait for a slot's queue to
@@ -703,10 +704,8 @@ slot_crashed(struct slot *s, struct worker *w, const char *how)
 		cluster_fail_start(s, how);
 		return;
 	}
-	/* Reset once a worker stayed up; else double up to the max. */
-	if (w != NULL && w->ready_at > 0 &&
-	    ev_now(cl.loop) - w->ready_at >= BACKOFF_RESET_AFTER)
-		s->backoff = cl.cfg->restart_delay;
+	/* Double up to the max while it keeps failing (child_cb resets it
+	 * for a worker that stayed up). */
 	delay = s->backoff;
 	s->backoff *= 2;
 	if (s->backoff > cl.cfg->restart_delay_max)
@@ -775,6 +774,11 @@ child_cb(struct ev_loop *loop, ev_child *c, int revents)
 			    SLOT_READY : SLOT_STARTING);
 			worker_free(w);
 		} else {
+			/* Not a crash loop if it stayed up: back to the
+			 * first delay. */
+			if (w->ready_at > 0 && ev_now(loop) - w->ready_at >=
+			    BACKOFF_RESET_AFTER)
+				s->backoff = cl.cfg->restart_delay;
 			worker_free(w);
 			for (l = cl.all; l != NULL; l = l->next)
 				listen_repair(l, s->index);

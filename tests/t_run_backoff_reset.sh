@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Backoff is for crash loops: a worker that stayed ready for a second and
+# is then killed restarts after restart_delay every time (no doubling);
+# one that dies at once doubles.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/cluster.sh"
+
+PORT=$(free_port)
+WORKERS=1 cluster_conf "$T/app.conf" <<EOF
+[listen]
+address = 127.0.0.1:$PORT
+[worker]
+command = $WORKER
+ready = notify
+restart_delay = 200ms
+restart_delay_max = 5s
+EOF
+run_cluster "$T/app.conf"
+wait_started
+for i in 1 2 3; do
+	w=$(children "$MASTER")
+	# The scenario: it has been serving for more than a second.
+	t0=$(now_ms)
+	wait_until 3 eval "[ \$(( \$(now_ms) - $t0 )) -ge 1200 ]"
+	kill -9 "$w"
+	wait_until 3 eval "[ \$(grep -c 'ready after' '$T/master.log') -ge $((i + 1)) ]" ||
+		fail "no replacement after kill $i"
+done
+delays=$(sed -n 's/.*slot 0: restarting in \([0-9.]*\)s.*/\1/p' "$T/master.log" | tr '\n' ' ')
+note "delays after kills of long-lived workers: $delays"
+assert_eq "$delays" "0.200 0.200 0.200 " "restart delays"
+kill -TERM "$MASTER"; wait "$MASTER"
+exit 0
