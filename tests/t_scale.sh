@@ -6,70 +6,7 @@
 # arguments are refused and change nothing.
 . "$(dirname "$0")/lib.sh"
 
-# --- daemon helpers (the same block in every t_start/t_control/t_scale/
-# t_status/t_logs test) ---
-CONF=$T/app.conf
-PORT=$(free_port)
-# app_conf [WORKER ARGS]: $WORKERS (default 2) reference workers; control,
-# pidfile and log in $T; CLUSTERD_TEST_TAG marks the workers' environment.
-app_conf() {
-	local a cmd=$WORKER
-	for a in "$@"; do cmd+=" '$a'"; done
-	cat >"$CONF" <<EOF
-[cluster]
-name = app
-workers = ${WORKERS:-2}
-control = $T/run/control.sock
-pidfile = $T/run/master.pid
-log = $T/app.log
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $cmd
-ready = notify
-ready_timeout = 10s
-stop_timeout = ${STOP_TIMEOUT:-5s}
-env = CLUSTERD_TEST_TAG=$T
-EOF
-}
-# start_app: `clusterd start`; output in $T/start.out and $T/start.err, exit
-# code in $RC; the master (from the pidfile) is killed at exit if still up.
-start_app() {
-	"$CLUSTERD" start "$CONF" >"$T/start.out" 2>"$T/start.err"
-	RC=$?
-	MASTER=$(cat "$T/run/master.pid" 2>/dev/null) && track "$MASTER"
-	return 0
-}
-# js EXPR: print the python3 expression EXPR over `status --json` as d.
-js() {
-	"$CLUSTERD" status "$CONF" --json |
-		python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"
-}
-# leftovers: live processes of this cluster: FILE on their command line
-# (the master) or the test's tag in their environment (workers).
-leftovers() {
-	python3 - "$CONF" "CLUSTERD_TEST_TAG=$T" <<'EOF'
-import os, sys
-conf, tag = sys.argv[1].encode(), sys.argv[2].encode()
-for p in os.listdir("/proc"):
-    if not p.isdigit() or int(p) == os.getpid():
-        continue
-    try:
-        with open(f"/proc/{p}/stat", "rb") as f:
-            if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                continue
-        with open(f"/proc/{p}/cmdline", "rb") as f:
-            cmd = f.read().split(b"\0")
-        with open(f"/proc/{p}/environ", "rb") as f:
-            env = f.read().split(b"\0")
-    except OSError:
-        continue
-    if conf in cmd or tag in env:
-        print(p)
-EOF
-}
-nothing_left() { [ -z "$(leftovers)" ]; }
-# --- end of daemon helpers ---
+. "$(dirname "$0")/daemon.sh"
 
 # counts: "wanted ready slots" from status --json (slots of ready workers).
 counts() { js 'd["wanted"], d["ready"], [w["slot"] for w in d["workers"] if w["state"] == "ready"]'; }
