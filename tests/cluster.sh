@@ -48,3 +48,19 @@ cpu_ticks() {
 	set -- $stat
 	echo $(( ${12} + ${13} ))
 }
+
+# start_cluster [N]: the common case: N (default 2) reference workers,
+# ready = notify, on a fresh port ($PORT), config in $T/app.conf, running
+# under `clusterd run` ($MASTER) and started.
+start_cluster() {
+	PORT=$(free_port)
+	WORKERS=${1:-2} cluster_conf "$T/app.conf" <<EOC
+[listen]
+address = 127.0.0.1:$PORT
+[worker]
+command = $WORKER
+ready = notify
+EOC
+	run_cluster "$T/app.conf"
+	wait_started
+}

@@ -9,16 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 2
 nfds() { ls "/proc/$MASTER/fd" | wc -l; }
 fds0=$(nfds)
 

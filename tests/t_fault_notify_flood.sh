@@ -18,16 +18,7 @@ sanitized() {
 SAN=""
 sanitized "$(readlink -f "$CLUSTERD")" && SAN=1
 
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 2
 w=$(children "$MASTER" | head -1)
 NS=$(tr '\0' '\n' <"/proc/$w/environ" | sed -n 's/^NOTIFY_SOCKET=//p')
 case $NS in @*) ;; *) fail "NOTIFY_SOCKET '$NS' is not abstract" ;; esac

@@ -4,16 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 2
 pids=$(children "$MASTER")
 t0=$(now_ms)
 kill -9 "$MASTER"

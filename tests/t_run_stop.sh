@@ -5,16 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 2
 pids=$(children "$MASTER")
 curl -s --max-time 10 -o "$T/slow.body" -w '%{http_code}' \
 	"http://127.0.0.1:$PORT/slow?ms=3000" >"$T/slow.code" &
