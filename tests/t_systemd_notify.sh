@@ -99,7 +99,9 @@ check_probe() {
 	p=$(probe_after_ready "$1")
 	note "$2: $(echo "$p" | cut -f3-)"
 	assert_eq "$(field "$p" ok)" "24/24" "$2: requests answered when READY=1 arrived"
-	[ "$(field "$p" pids | tr ',' '\n' | grep -c .)" -eq 2 ] ||
+	# After a reload an old worker may still take a connection that was
+	# queued on its slot before it got stop_signal: it serves it fully.
+	[ "$(field "$p" pids | tr ',' '\n' | grep -c .)" -ge 2 ] ||
 		fail "$2: expected answers from 2 workers at READY=1: $p"
 	[ "$(field "$p" maxms)" -lt 250 ] || fail "$2: slow answers at READY=1: $p"
 }
