@@ -26,6 +26,7 @@
 #define OUT_HIGH	65536		/* stop parsing pipelined requests */
 #define SLOW_MAX_MS	600000		/* /slow and /hang cap: 10 min */
 #define DRAIN_IDLE	0.2		/* idle grace while draining, seconds */
+#define DRAIN_FRESH	2.0		/* same, accepted but no request yet */
 #define LINGER_SECS	2.0		/* lingering close: discard input */
 
 enum {
@@ -75,6 +76,7 @@ static int	conn_flush(struct conn *);
 static void	conn_close(struct conn *);
 static void	conn_finish(struct conn *);
 static bool	conn_idle(const struct conn *);
+static double	drain_grace(const struct conn *);
 static int	parse(const char *, size_t, struct req *);
 static void	route(struct conn *, const struct req *);
 static void	reply(struct conn *, int, const char *, size_t, bool, bool,
@@ -138,7 +140,7 @@ http_conn_new(int fd, bool tcp)
 		/* Accepted while draining (the last accepts before closing
 		 * the listener): serve one request, with Connection: close. */
 		c->flags |= CONN_GRACE;
-		ev_timer_set(&c->timer, DRAIN_IDLE, 0.);
+		ev_timer_set(&c->timer, drain_grace(c), 0.);
 		ev_timer_start(worker.loop, &c->timer);
 	}
 }
@@ -160,9 +162,18 @@ http_drain(void)
 			continue;
 		c->flags |= CONN_GRACE;
 		ev_timer_stop(worker.loop, &c->timer);
-		ev_timer_set(&c->timer, DRAIN_IDLE, 0.);
+		ev_timer_set(&c->timer, drain_grace(c), 0.);
 		ev_timer_start(worker.loop, &c->timer);
 	}
+}
+
+/* A connection accepted just before the drain whose client has not sent
+ * its first request yet (a slow or busy client) is not idle keep-alive:
+ * closing it after 200 ms would fail a request that is on its way. */
+static double
+drain_grace(const struct conn *c)
+{
+	return (c->flags & CONN_SENT) ? DRAIN_IDLE : DRAIN_FRESH;
 }
 
 /* Nothing received, nothing pending: a keep-alive connection at rest. */
