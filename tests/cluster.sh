@@ -64,3 +64,23 @@ EOC
 	run_cluster "$T/app.conf"
 	wait_started
 }
+
+# slot_pid SLOT: the master's child serving SLOT (from its environment).
+slot_pid() {
+	local p
+	for p in $(children "$MASTER"); do
+		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
+			grep -qx "CLUSTERD_WORKER=$1" && { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# SAN=1 when the clusterd under test is an ASan build: its RSS grows by
+# design (quarantine, shadow memory), so leak tests let LeakSanitizer judge
+# the master's exit instead of comparing RSS.
+sanitized() {
+	ldd "$1" 2>/dev/null | grep -q 'libasan' ||
+		nm "$1" 2>/dev/null | grep -q ' __asan_init$'
+}
+SAN=""
+sanitized "$(readlink -f "$CLUSTERD")" && SAN=1

@@ -26,14 +26,6 @@ EOF
 run_cluster "$T/app.conf"
 wait_started
 
-slot_pid() {	# slot_pid SLOT: the master's child serving SLOT
-	local p
-	for p in $(children "$MASTER"); do
-		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
-			grep -qx "CLUSTERD_WORKER=$1" && { echo "$p"; return 0; }
-	done
-	return 1
-}
 slot1_serves() {
 	[ "$(http_headers "http://127.0.0.1:$PORT/" | header_of X-Worker-Slot)" = 1 ]
 }

@@ -62,14 +62,6 @@ EOF
 run_cluster "$T/app.conf"
 wait_started
 
-slot_pid() {
-	local p
-	for p in $(children "$MASTER"); do
-		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
-			grep -qx "CLUSTERD_WORKER=$1" && { echo "$p"; return 0; }
-	done
-	return 1
-}
 # serves_both: 40 requests, every one answered within 2 s, both slots seen.
 serves_both() {
 	local i s seen0=0 seen1=0

@@ -17,8 +17,7 @@ EOF
 run_cluster "$T/app.conf"
 wait_started
 touch "$T/crash"
-victim=$(for p in $(children "$MASTER"); do
-	tr '\0' '\n' <"/proc/$p/environ" | grep -qx CLUSTERD_WORKER=0 && echo "$p"; done)
+victim=$(slot_pid 0)
 [ -n "$victim" ] || fail "no slot 0 worker"
 c0=$(cpu_ticks "$MASTER")
 kill -9 "$victim"

@@ -31,8 +31,7 @@ restart_delay_max = 30s
 EOF
 run_cluster "$T/app.conf"
 wait_started
-victim=$(for p in $(children "$MASTER"); do
-	tr '\0' '\n' <"/proc/$p/environ" | grep -qx CLUSTERD_WORKER=0 && echo "$p"; done)
+victim=$(slot_pid 0)
 kill -STOP "$victim"
 # 40 clients: those hashed to slot 0 queue behind the frozen worker.
 python3 - "$PORT" >"$T/clients.json" <<'EOF' &

@@ -15,8 +15,7 @@ start() {	# start NAME [worker lines]
 	: >"$T/master.log"
 	run_cluster "$T/$name.conf"
 	wait_started
-	VICTIM=$(for p in $(children "$MASTER"); do
-		tr '\0' '\n' <"/proc/$p/environ" | grep -qx CLUSTERD_WORKER=0 && echo "$p"; done)
+	VICTIM=$(slot_pid 0)
 }
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$T/$1.json" "$2"; }
 
