@@ -17,11 +17,25 @@
 
 struct cluster	cl;
 
+static void	 slot_ready(struct slot *);
+static void	 slot_failed(struct slot *, const char *);
+static void	 stopped(void);
+
+/* How slot.c reaches the process layer, and reports to the ones above. */
+static const struct slot_procs procs = {
+	.start = worker_start, .stop = worker_stop, .kill = worker_kill,
+	.release = worker_free, .count = worker_count, .rss = worker_rss,
+};
+static const struct slot_hooks hooks = {
+	.config = reload_config_for, .ready = slot_ready,
+	.failed = slot_failed, .done = reload_slot_done, .gone = stopped,
+};
+
 void
 cluster_status_line(char *buf, size_t len)
 {
 	snprintf(buf, len, "%d/%d workers ready, generation %u",
-	    worker_slots_ready(), cl.wanted, cl.generation);
+	    slot_ready_count(), slot_wanted(), cl.generation);
 }
 
 static void
@@ -37,29 +51,31 @@ describe_listeners(char *buf, size_t len)
 }
 
 /* Every wanted slot ready for the first time: the cluster has started. */
-void
-cluster_check_started(void)
+static void
+slot_ready(struct slot *s)
 {
 	char st[128], addrs[512], msg[768];
+	int n = slot_wanted();
 
-	if (cl.phase != PHASE_STARTING || worker_slots_ready() < cl.wanted)
+	if (cl.phase != PHASE_STARTING || slot_ready_count() < n)
 		return;
 	cl.phase = PHASE_RUNNING;
+	slot_started();
 	cluster_status_line(st, sizeof st);
 	describe_listeners(addrs, sizeof addrs);
 	snprintf(msg, sizeof msg, "%s: %d/%d workers ready on %s (master %ld)",
-	    cl.cfg->name, cl.wanted, cl.wanted, addrs, (long)cl.master_pid);
+	    cl.cfg->name, n, n, addrs, (long)cl.master_pid);
 	log_notice("%s", msg);
 	notify_systemd("READY=1\nSTATUS=%s\nMAINPID=%ld", st,
 	    (long)cl.master_pid);
 	daemon_started(EXIT_OK, msg);
-	reload_step();	/* a HUP that came while starting */
+	reload_resume();	/* a HUP that came while starting */
 }
 
 /* Before the cluster was ever ready, a worker that fails fails the start:
  * a typo in `command` costs milliseconds, not a timeout (SPEC 2). */
-void
-cluster_fail_start(struct slot *s, const char *why)
+static void
+slot_failed(struct slot *s, const char *why)
 {
 	char msg[1024];
 	size_t off;
@@ -94,8 +110,9 @@ cluster_config_release(struct config *c)
 	config_free(c);
 }
 
-void
-cluster_stopped(void)
+/* Stopping, and the last worker is gone. */
+static void
+stopped(void)
 {
 	ev_break(cl.loop, EVBREAK_ALL);
 }
@@ -119,14 +136,13 @@ cluster_stop(const char *why)
 	log_notice("stopping: %s", why);
 	cl.phase = PHASE_STOPPING;
 	cl.stop_started = ev_now(cl.loop);
+	cl.nkilled = -worker_nkilled();	/* counts the kills from now */
+	worker_kill_leftovers();
 	notify_systemd("STOPPING=1\nSTATUS=stopping: %s", why);
 	reload_abort("the cluster is stopping");
 	for (l = cl.all; l != NULL; l = l->next)
 		listen_shut(l);
-	ev_timer_stop(cl.loop, &cl.mem_w);
-	worker_stop_all();
-	if (cl.workers == NULL)
-		cluster_stopped();
+	slot_stop_all();
 }
 
 static void
@@ -152,18 +168,12 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	case SIGTTOU:
 		if (cl.phase == PHASE_STOPPING)
 			break;
-		if (worker_scale(cl.wanted + (w->signum == SIGTTIN ? 1 : -1),
-		    err, sizeof err) < 0)
+		if (reload_scale(slot_wanted() + (w->signum == SIGTTIN ? 1 :
+		    -1), err, sizeof err) < 0)
 			log_warn("%s: %s", w->signum == SIGTTIN ? "SIGTTIN" :
 			    "SIGTTOU", err);
 		break;
 	}
-}
-
-static void
-mem_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	worker_check_memory();
 }
 
 /* One directory per cluster, 0700: it guards the control socket too. */
@@ -259,7 +269,8 @@ cluster_run(struct config *c, int start_fd)
 	}
 
 	cl.loop = ev_default_loop(EVFLAG_AUTO);
-	cl.wanted = c->workers;
+	slot_init(cl.loop, &procs, &hooks, cl.steer_disabled);
+	worker_init(cl.loop, slot_worker_event);
 	if ((c->lset = calloc((size_t)c->nlistens, sizeof *c->lset)) == NULL)
 		goto fail_system;
 	c->nlset = c->nlistens;
@@ -273,7 +284,7 @@ cluster_run(struct config *c, int start_fd)
 	for (i = 0; i < c->nlistens; i++) {
 		if (c->lset[i] != NULL)
 			continue;
-		if ((c->lset[i] = listen_new(&c->listens[i], cl.wanted, err,
+		if ((c->lset[i] = listen_new(&c->listens[i], c->workers, err,
 		    sizeof err)) == NULL)
 			goto fail_system;
 		listen_ref(c->lset[i]);
@@ -286,16 +297,13 @@ cluster_run(struct config *c, int start_fd)
 		ev_signal_init(&cl.sig_w[i], signal_cb, sigs[i]);
 		ev_signal_start(cl.loop, &cl.sig_w[i]);
 	}
-	if (c->max_memory > 0) {
-		ev_timer_init(&cl.mem_w, mem_cb, 1., 1.);
-		ev_timer_start(cl.loop, &cl.mem_w);
-	}
+	slot_watch_memory(c->max_memory > 0);
 	notify_watchdog_start();
 	cl.started = ev_now(cl.loop);
 	log_notice("%s: master %ld starting %d workers (generation 1)",
-	    c->name, (long)cl.master_pid, cl.wanted);
-	notify_systemd("STATUS=starting %d workers", cl.wanted);
-	if (worker_scale(cl.wanted, err, sizeof err) < 0)
+	    c->name, (long)cl.master_pid, c->workers);
+	notify_systemd("STATUS=starting %d workers", c->workers);
+	if (reload_scale(c->workers, err, sizeof err) < 0)
 		goto fail_system;
 
 	ev_run(cl.loop, 0);
@@ -306,12 +314,11 @@ cluster_run(struct config *c, int start_fd)
 	    cl.exit_code ? "start failed" : "stopped",
 	    ev_now(cl.loop) - cl.stop_started,
 	    cl.nkilled ? ", workers killed" : "");
+	cl.nkilled += worker_nkilled();
 	control_stopped();
 	notify_close();
 	daemon_remove_pidfile();
-	for (i = 0; i < cl.nslots; i++)
-		free(cl.slots[i]);
-	free(cl.slots);
+	slot_free_all();
 	cluster_config_release(cl.cfg);
 	ev_loop_destroy(cl.loop);
 	log_close();

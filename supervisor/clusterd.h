@@ -173,22 +173,17 @@ struct listener {
 	struct listener		*next;		/* in cl.all */
 };
 
-enum worker_state {
-	WORKER_STARTING = 0,	/* forked, not ready yet */
-	WORKER_READY,		/* serving */
-	WORKER_DRAINING,	/* got stop_signal, finishing */
-	WORKER_EXITED,		/* reaped, about to be freed */
-};
-
+/* One process. Its life is the slot's business (slot.c); these are the
+ * facts the process layer keeps about it. */
 struct worker {
 	pid_t			 pid;
 	int			 slot;
 	unsigned		 generation;
-	enum worker_state	 state;
 	ev_tstamp		 started;	/* ev_now at fork */
-	ev_tstamp		 ready_at;
+	ev_tstamp		 ready_at;	/* 0: not ready yet */
 	ev_tstamp		 last_watchdog;
 	ev_tstamp		 stop_sent;
+	bool			 stopping;	/* its stop signal was sent */
 	bool			 killed;	/* SIGKILL sent */
 	bool			 hung;		/* watchdog fired */
 	char			 status[128];	/* last STATUS= */
@@ -199,29 +194,59 @@ struct worker {
 	double			 watchdog;
 	uint64_t		 max_memory;
 	ev_child		 child_w;
-	ev_timer		 timer_w;	/* ready / stop deadline */
+	ev_timer		 ready_w;	/* ready = delay: alive long enough */
+	ev_timer		 deadline_w;	/* ready_timeout */
+	ev_timer		 watchdog_w;	/* WATCHDOG=1 expected */
+	ev_timer		 stop_w;	/* stop_timeout, then the last wait */
 	struct listener	       **lset;		/* what it was given */
 	int			 nlset;
 	int			 out_fd;	/* stdout+stderr pipe, -1 */
 	ev_io			 out_w;
 	char			 outbuf[1024];
 	size_t			 outlen;
-	struct worker		*next;		/* in cluster.workers */
+	struct worker		*next;		/* in the worker list */
 };
 
+/* The slot states of clusterd.8 SUPERVISION, and what can happen to one. */
 enum slot_state {
-	SLOT_STOPPED = 0,	/* wanted down, nothing runs */
-	SLOT_STARTING,
-	SLOT_READY,
-	SLOT_BACKOFF,		/* waiting to respawn after a crash */
+	SLOT_STOPPED = 0,	/* no worker: not wanted, or the cluster stops */
+	SLOT_STARTING,		/* its worker forked, not ready yet */
+	SLOT_READY,		/* its worker serves */
+	SLOT_REPLACING,		/* serving, and its successor is starting */
+	SLOT_DRAINING,		/* its worker was told to stop */
+	SLOT_BACKOFF,		/* waiting to respawn after a failure */
+	SLOT_NSTATES
+};
+
+enum slot_event {
+	SE_WANT_UP = 0,		/* scaled up */
+	SE_WANT_DOWN,		/* scaled down */
+	SE_WANT_GEN,		/* the reload wants it on want_gen */
+	SE_STOP,		/* the cluster stops */
+	SE_OVER_MEMORY,		/* its worker is above max_memory */
+	SE_READY,		/* its worker: READY=1 or ready_delay */
+	SE_READY_TIMEOUT,	/* its worker: not ready by ready_timeout */
+	SE_EXIT,		/* its worker exited */
+	SE_STOP_TIMEOUT,	/* its worker outlived stop_timeout */
+	SE_HUNG,		/* its worker: no WATCHDOG=1 in time */
+	SE_BACKOFF_DONE,
+	SE_QUEUE_EMPTY,		/* scale-down: nothing left queued */
+	SE_NEW_READY,		/* the successor is ready */
+	SE_NEW_TIMEOUT,		/* the successor missed ready_timeout */
+	SE_NEW_EXIT,		/* the successor exited */
+	SE_NEVENTS
 };
 
 struct slot {
 	int			 index;
-	enum slot_state		 state;
-	bool			 wanted;	/* false: being scaled away */
+	enum slot_state		 state;		/* written by slot_event only */
+	/* Wanted, set by the layers above. */
+	bool			 want_up;
+	unsigned		 want_gen;	/* what a new worker runs */
+	bool			 gen_waiting;	/* the reload waits for it */
+	/* Actual. */
 	struct worker		*cur;		/* serving (or starting) */
-	struct worker		*incoming;	/* reload: next generation */
+	struct worker		*incoming;	/* its successor */
 	unsigned		 restarts;
 	double			 backoff;	/* next restart delay */
 	char			 last_exit[64];
@@ -241,7 +266,6 @@ enum cluster_phase {
 struct cluster {
 	struct ev_loop		*loop;
 	struct config		*cfg;		/* current */
-	struct config		*pending;	/* reload being rolled out */
 	enum cluster_phase	 phase;
 	pid_t			 master_pid;
 	ev_tstamp		 started;
@@ -250,11 +274,6 @@ struct cluster {
 	struct rlimit		 orig_nofile;	/* what workers get */
 
 	struct listener		*all;		/* every bound listener */
-
-	struct slot	       **slots;
-	int			 nslots;	/* allocated */
-	int			 wanted;	/* wanted worker count */
-	struct worker		*workers;	/* every live process */
 
 	int			 notify_fd;
 	char			 notify_name[108];	/* "@..." */
@@ -266,11 +285,8 @@ struct cluster {
 	int			 exit_code;
 	int			 nkilled;	/* SIGKILLed at stop */
 	ev_tstamp		 stop_started;
-	ev_timer		 stop_w;
-	ev_timer		 mem_w;		/* max_memory checks */
 	ev_timer		 sd_watchdog_w;	/* master's own */
 	ev_signal		 sig_w[8];
-	int			 nsig;
 };
 
 extern struct cluster	cl;
@@ -308,29 +324,72 @@ void	 steer_joined(struct listener *, int slot);
 void	 steer_left(struct listener *, int slot);
 void	 steer_free(struct listener *);
 
-/* worker.c: slot table, worker state machine, spawn, reap. */
-int	 worker_init(int nslots);
-void	 worker_spawn(struct slot *, unsigned generation,
-	    const struct config *);
-void	 worker_set_state(struct worker *, enum worker_state);
-void	 slot_set_state(struct slot *, enum slot_state);
-void	 worker_stop(struct worker *, const char *why);
-void	 worker_stop_all(void);
-void	 worker_ready(struct worker *);
+/* worker.c: the process layer: spawn, signals, deadlines, the one reap
+ * path. What happens is reported to slot.c as slot events. */
+typedef void worker_report_fn(struct worker *, enum slot_event,
+	    const char *detail);
+void	 worker_init(struct ev_loop *, worker_report_fn *);
+void	 worker_kill_leftovers(void);
+struct worker *worker_start(int slot, unsigned generation,
+	    const struct config *, char *err, size_t errlen);
+void	 worker_stop(struct worker *, int sig, double timeout,
+	    const char *why);
+void	 worker_kill(struct worker *);
+void	 worker_free(struct worker *);
+int	 worker_count(int slot);	/* live workers of slot, -1: all */
+void	 worker_ready(struct worker *);	/* READY=1 */
+void	 worker_watchdog_ping(struct worker *);	/* WATCHDOG=1 */
 struct worker *worker_find_pid(pid_t);
-int	 worker_count(enum worker_state);
-int	 worker_slots_ready(void);
-const char *worker_state_name(enum worker_state);
-const char *slot_state_name(enum slot_state);
-void	 worker_format_exit(int status, char *buf, size_t len);
-int	 worker_scale(int n, char *err, size_t errlen);
-uint64_t worker_rss(pid_t);
-void	 worker_steer_refresh(void);
+struct worker *worker_list(void);	/* every live process, ->next */
 void	 worker_kill_all(void);
-void	 worker_watchdog_ping(struct worker *);
-void	 worker_slot_gone(struct slot *);
-bool	 worker_slot_receiving(const struct slot *);
-void	 worker_check_memory(void);
+int	 worker_nkilled(void);		/* SIGKILLed since the start */
+void	 worker_format_exit(int status, char *buf, size_t len);
+uint64_t worker_rss(pid_t);
+
+/* slot.c: the supervision table; the only writer of a slot's state. */
+struct slot_procs {		/* the process layer, as slot.c uses it */
+	struct worker	*(*start)(int slot, unsigned generation,
+			    const struct config *, char *err, size_t errlen);
+	void		 (*stop)(struct worker *, int sig, double timeout,
+			    const char *why);
+	void		 (*kill)(struct worker *);
+	void		 (*release)(struct worker *);	/* reaped: free */
+	int		 (*count)(int slot);
+	uint64_t	 (*rss)(pid_t);
+};
+struct slot_hooks {		/* how slot.c reports to the layers above */
+	const struct config *(*config)(unsigned generation);
+	void		 (*ready)(struct slot *);
+	/* Before the first full start a failure ends the start. */
+	void		 (*failed)(struct slot *, const char *why);
+	/* The generation slot_want_gen asked for runs (ok) or failed. */
+	void		 (*done)(struct slot *, bool ok, const char *why);
+	void		 (*gone)(void);	/* stopping, and no worker is left */
+};
+void	 slot_init(struct ev_loop *, const struct slot_procs *,
+	    const struct slot_hooks *, bool steer_off);
+void	 slot_free_all(void);
+void	 slot_event(struct slot *, struct worker *, enum slot_event,
+	    const char *detail);
+worker_report_fn slot_worker_event;
+int	 slot_scale(int n, unsigned generation);
+void	 slot_want_gen(struct slot *, unsigned generation);
+void	 slot_revert_gen(unsigned generation);
+void	 slot_stop_all(void);
+void	 slot_started(void);
+void	 slot_watch_memory(bool);
+int	 slot_count(void);
+struct slot *slot_get(int);
+int	 slot_wanted(void);
+int	 slot_ready_count(void);
+bool	 slot_receiving(const struct slot *);
+void	 slot_steer_refresh(void);
+const char *slot_state_name(enum slot_state);
+const char *slot_event_name(enum slot_event);
+const char *slot_worker_label(const struct slot *, const struct worker *);
+/* Backoff policy, pure: the next delay, and "stayed up long enough". */
+double	 backoff_next(double cur, double min, double max);
+bool	 backoff_stable(double ready_at, double now);
 
 /* notify.c: sd_notify inbound from workers, outbound to systemd. */
 struct notify_msg {
@@ -350,12 +409,15 @@ void	 notify_watchdog_start(void);
 /* reload.c: generation roll. */
 struct control_client;
 void	 reload_request(struct control_client *);	/* NULL: a signal */
-void	 reload_step(void);		/* a worker became ready or failed */
 bool	 reload_running(void);
 void	 reload_forget(struct control_client *);	/* it went away */
 void	 reload_abort(const char *why);	/* the cluster stops */
-const char *reload_last_result(void);
-struct config *reload_pending_config(void);	/* NULL unless rolling */
+void	 reload_resume(void);		/* the start is over: a queued one */
+/* slot.c's hooks, for cluster.c to wire: */
+const struct config *reload_config_for(unsigned generation);
+void	 reload_slot_done(struct slot *, bool ok, const char *why);
+/* Change the wanted worker count (scale, SIGTTIN/SIGTTOU). */
+int	 reload_scale(int n, char *err, size_t errlen);
 
 /* control.c: control socket, server and client side. */
 int	 control_listen(const char *path, char *err, size_t errlen);
@@ -394,11 +456,8 @@ void	 daemon_remove_pidfile(void);
 /* Tell a waiting `start` how the start went (no-op under `run`). */
 void	 daemon_started(int code, const char *msg);
 
-/* main.c: commands, and the cluster's own life (start, stop). */
+/* cluster.c: the master's own life: set up, signals, start, stop. */
 void	 cluster_stop(const char *why);
-void	 cluster_check_started(void);
-void	 cluster_fail_start(struct slot *, const char *why);
-void	 cluster_stopped(void);
 int	 cluster_run(struct config *, int start_fd);
 void	 cluster_status_line(char *buf, size_t len);
 void	 cluster_config_release(struct config *);

@@ -646,31 +646,27 @@ status_rows(struct row **ret)
 	struct row *rows;
 	struct worker *w;
 	struct slot *s;
-	int i, n = 0, max = cl.nslots;
+	int i, n = 0, max = slot_count();
 
-	for (w = cl.workers; w != NULL; w = w->next)
+	for (w = worker_list(); w != NULL; w = w->next)
 		max++;
 	if ((rows = calloc((size_t)max + 1, sizeof *rows)) == NULL)
 		return -ENOMEM;
-	for (i = 0; i < cl.nslots; i++) {
-		s = cl.slots[i];
+	for (i = 0; i < slot_count(); i++) {
+		s = slot_get(i);
 		if (s->cur != NULL)
 			row_worker(&rows[n++], s, s->cur,
-			    s->cur->state == WORKER_DRAINING ? "draining" :
-			    slot_state_name(s->state),
-			    s->cur->state == WORKER_READY &&
-			    worker_slot_receiving(s));
+			    slot_worker_label(s, s->cur), slot_receiving(s));
 		if (s->incoming != NULL)
 			row_worker(&rows[n++], s, s->incoming,
-			    worker_state_name(s->incoming->state), false);
-		if (s->cur == NULL && s->incoming == NULL && s->wanted)
+			    slot_worker_label(s, s->incoming), false);
+		if (s->cur == NULL && s->incoming == NULL && s->want_up)
 			row_worker(&rows[n++], s, NULL,
 			    slot_state_name(s->state), false);
-		for (w = cl.workers; w != NULL && n < max; w = w->next)
+		for (w = worker_list(); w != NULL && n < max; w = w->next)
 			if (w->slot == i && w != s->cur && w != s->incoming)
 				row_worker(&rows[n++], s, w,
-				    w->state == WORKER_EXITED ? "exited" :
-				    "draining", false);
+				    slot_worker_label(s, w), false);
 	}
 	*ret = rows;
 	return n;
@@ -711,7 +707,7 @@ status_text(struct buf *b, const struct row *rows, int n)
 	fmt_duration(ev_now(cl.loop) - cl.started, up, sizeof up);
 	buf_printf(b, "%s: master %ld, up %s, generation %u, %d/%d workers "
 	    "ready (%s%s)\n", cl.cfg->name, (long)cl.master_pid, up,
-	    cl.generation, worker_slots_ready(), cl.wanted, phase_name(),
+	    cl.generation, slot_ready_count(), slot_wanted(), phase_name(),
 	    reload_running() ? ", reloading" : "");
 	if (cl.cfg->nlset == 0)
 		buf_printf(b, "listen: closed\n");
@@ -756,8 +752,8 @@ status_json(struct buf *b, const struct row *rows, int n)
 	    "\"uptime_s\":%.1f,\"state\":\"%s\",\"reloading\":%s,"
 	    "\"wanted\":%d,\"ready\":%d,\"listen\":[", (long)cl.master_pid,
 	    cl.generation, ev_now(cl.loop) - cl.started, phase_name(),
-	    reload_running() ? "true" : "false", cl.wanted,
-	    worker_slots_ready());
+	    reload_running() ? "true" : "false", slot_wanted(),
+	    slot_ready_count());
 	for (i = 0; i < cl.cfg->nlset; i++) {
 		if (i > 0)
 			buf_append(b, ",", 1);
@@ -810,7 +806,7 @@ do_scale(struct control_client *c, const struct control_request *req)
 	char err[256], msg[384];
 	const char *arg = req->arg;
 	long n = req->scale;
-	int r, old = cl.wanted;
+	int r, old = slot_wanted();
 
 	if (cl.phase == PHASE_STOPPING) {
 		client_reply_text(c, EXIT_FAILED, "scale refused: the cluster "
@@ -818,21 +814,21 @@ do_scale(struct control_client *c, const struct control_request *req)
 		return;
 	}
 	if (req->relative)
-		n += cl.wanted;
+		n += slot_wanted();
 	log_notice("control: pid %ld: scale %s", (long)c->pid, arg);
-	if ((r = worker_scale((int)n, err, sizeof err)) < 0) {
+	if ((r = reload_scale((int)n, err, sizeof err)) < 0) {
 		snprintf(msg, sizeof msg, "scale to %ld failed: %s", n, err);
 		log_warn("%s", msg);
 		client_reply_text(c, r == -ERANGE ? EXIT_USAGE : EXIT_SYSTEM,
 		    msg);
 		return;
 	}
-	if (old == cl.wanted)
-		snprintf(msg, sizeof msg, "already %d worker%s", cl.wanted,
-		    cl.wanted == 1 ? "" : "s");
+	if (old == slot_wanted())
+		snprintf(msg, sizeof msg, "already %d worker%s", slot_wanted(),
+		    slot_wanted() == 1 ? "" : "s");
 	else
 		snprintf(msg, sizeof msg, "scaled to %d worker%s (from %d)",
-		    cl.wanted, cl.wanted == 1 ? "" : "s", old);
+		    slot_wanted(), slot_wanted() == 1 ? "" : "s", old);
 	client_reply_text(c, EXIT_OK, msg);
 }
 

@@ -1,10 +1,12 @@
 /*
- * reload.c - the rolling reload (SPEC 6): parse FILE again, then per slot
- * start the new generation's worker, wait until it is ready, let the old one
- * drain, go on to the next slot. A failure stops the roll and keeps the old
- * configuration; a request during a roll runs once after it.
+ * reload.c - the configuration in force and the rolling reload: parse
+ * FILE again, then slot by slot ask for the new generation and wait for the
+ * slot's answer (slot.c replaces the worker, new one ready first). A
+ * failure stops the roll and keeps the old configuration and worker count;
+ * a request during a roll runs once after it.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,8 @@ static struct {
 	bool			 again;		/* asked for during a roll */
 	struct config		*cfg;		/* the new one */
 	unsigned		 generation;
-	int			 slot;		/* being replaced */
+	int			 slot;		/* the roll's cursor */
+	int			 old_wanted;	/* undone if the roll fails */
 	struct control_client	*waiters[WAITERS_MAX];	/* this roll */
 	int			 nwaiters;
 	struct control_client	*next[WAITERS_MAX];	/* the one after */
@@ -27,8 +30,10 @@ static struct {
 } r;
 
 static void	 reload_start(void);
+static void	 reload_next(void);
 static int	 reload_listeners(struct config *, char *, size_t);
 static void	 reload_finish(bool ok, const char *msg);
+static int	 scale_to(int n, unsigned generation, char *err, size_t);
 
 bool
 reload_running(void)
@@ -36,10 +41,11 @@ reload_running(void)
 	return r.running;
 }
 
-struct config *
-reload_pending_config(void)
+/* What a worker of `generation` runs: the rolling config, or the current. */
+const struct config *
+reload_config_for(unsigned generation)
 {
-	return r.running ? r.cfg : NULL;
+	return r.running && generation == r.generation ? r.cfg : cl.cfg;
 }
 
 /*
@@ -73,19 +79,13 @@ reload_listeners(struct config *nc, char *err, size_t errlen)
 			    b->address);
 			return -EINVAL;
 		}
-		if (l == NULL && (l = listen_new(b, cl.nslots, err,
+		if (l == NULL && (l = listen_new(b, slot_count(), err,
 		    errlen)) == NULL)
 			return -EADDRINUSE;
 		nc->lset[i] = l;
 		listen_ref(l);
 	}
 	return 0;
-}
-
-const char *
-reload_last_result(void)
-{
-	return r.result;
 }
 
 static void
@@ -140,11 +140,11 @@ reload_start(void)
 	struct config *nc;
 	const char *key;
 	char err[1024];
-	int i;
 
 	r.running = true;
 	r.generation = ++cl.last_generation;
 	r.slot = -1;
+	r.old_wanted = slot_wanted();
 	/* systemd wants both in one datagram (Type=notify-reload). */
 	notify_systemd("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading "
 	    "to generation %u", notify_monotonic_usec(), r.generation);
@@ -170,83 +170,60 @@ reload_start(void)
 		return;
 	}
 	r.cfg = nc;
-	/* The file's `workers` wins over an earlier scale. */
-	if (nc->workers != cl.wanted) {
-		struct config *old = cl.cfg;
-
-		/* New slots start straight in the new generation. */
-		cl.cfg = nc;
-		i = cl.generation;
-		cl.generation = r.generation;
-		if (worker_scale(nc->workers, err, sizeof err) < 0) {
-			cl.cfg = old;
-			cl.generation = (unsigned)i;
-			reload_finish(false, err);
-			return;
-		}
-		cl.cfg = old;
-		cl.generation = (unsigned)i;
+	/* The file's `workers` wins over an earlier scale; new slots start
+	 * straight in the new generation. */
+	if (nc->workers != slot_wanted() &&
+	    scale_to(nc->workers, r.generation, err, sizeof err) < 0) {
+		reload_finish(false, err);
+		return;
 	}
-	reload_step();
+	reload_next();
 }
 
-/*
- * Advance the roll: called whenever a worker became ready or failed. Finds
- * the first wanted slot still on an older generation and replaces it.
- */
-void
-reload_step(void)
+/* The next wanted slot is asked for the new generation; slot.c answers
+ * through reload_slot_done, at once when it already runs it. */
+static void
+reload_next(void)
 {
 	struct slot *s;
-	char msg[1024];
-	int i;
 
-	if (!r.running) {
-		if (r.again && cl.phase == PHASE_RUNNING) {
-			r.again = false;
-			memcpy(r.waiters, r.next, sizeof r.next);
-			r.nwaiters = r.nnext;
-			r.nnext = 0;
-			reload_start();
-		}
-		return;
-	}
-	if (r.cfg == NULL)
-		return;
-	if (r.slot >= 0 && r.slot < cl.nslots) {
-		s = cl.slots[r.slot];
-		if (s->incoming != NULL &&
-		    s->incoming->state == WORKER_STARTING)
-			return;		/* still waiting for it */
-		if (s->wanted && (s->cur == NULL ||
-		    s->cur->generation != r.generation ||
-		    s->cur->state != WORKER_READY)) {
-			if (s->cur != NULL && s->cur->generation ==
-			    r.generation && s->cur->state == WORKER_STARTING)
-				return;	/* fresh slot, still starting */
-			snprintf(msg, sizeof msg, "slot %d: the new worker "
-			    "failed: %s", r.slot, s->last_exit);
-			if (s->incoming != NULL)
-				worker_stop(s->incoming, "reload failed");
-			reload_finish(false, msg);
-			return;
-		}
-	}
-	for (i = 0; i < cl.nslots; i++) {
-		s = cl.slots[i];
-		if (!s->wanted || (s->cur != NULL &&
-		    s->cur->generation == r.generation &&
-		    s->cur->state == WORKER_READY))
+	while (++r.slot < slot_count()) {
+		s = slot_get(r.slot);
+		if (!s->want_up)
 			continue;
-		r.slot = i;
-		if (s->cur != NULL && s->cur->generation == r.generation)
-			return;		/* new slot from a scale, starting */
-		if (s->cur == NULL)
-			ev_timer_stop(cl.loop, &s->backoff_w);
-		worker_spawn(s, r.generation, r.cfg);
+		slot_want_gen(s, r.generation);
 		return;
 	}
 	reload_finish(true, NULL);
+}
+
+void
+reload_slot_done(struct slot *s, bool ok, const char *why)
+{
+	char msg[256];
+
+	if (!r.running || s->index != r.slot)
+		return;
+	if (ok) {
+		reload_next();
+		return;
+	}
+	snprintf(msg, sizeof msg, "slot %d: the new worker failed: %s",
+	    s->index, why);
+	reload_finish(false, msg);
+}
+
+/* The start is over, or a roll: run the one asked for meanwhile. */
+void
+reload_resume(void)
+{
+	if (r.running || !r.again || cl.phase != PHASE_RUNNING)
+		return;
+	r.again = false;
+	memcpy(r.waiters, r.next, sizeof r.next);
+	r.nwaiters = r.nnext;
+	r.nnext = 0;
+	reload_start();
 }
 
 static void
@@ -260,49 +237,116 @@ reply_all(struct control_client **list, int *n, int code, const char *msg)
 	*n = 0;
 }
 
+/* Append to r.result, never past its end. */
+static void
+result_add(size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*off >= sizeof r.result - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(r.result + *off, sizeof r.result - *off, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off += (size_t)n < sizeof r.result - *off ? (size_t)n :
+		    sizeof r.result - *off - 1;
+}
+
+/* A failed roll: what runs stays, respawns use the old generation, and
+ * the worker count the file changed goes back. */
+static void
+reload_undo(void)
+{
+	char err[256];
+
+	slot_revert_gen(cl.generation);
+	if (slot_wanted() != r.old_wanted &&
+	    scale_to(r.old_wanted, cl.generation, err, sizeof err) < 0)
+		log_err("reload: cannot go back to %d workers: %s",
+		    r.old_wanted, err);
+}
+
 static void
 reload_finish(bool ok, const char *why)
 {
+	struct config *nc = r.cfg;
+	struct slot *s;
 	char st[128];
-	size_t off;
+	size_t off = 0;
 	int i;
 
-	if (ok) {
-		for (i = 0; i < r.cfg->nlset; i++)
-			listen_update(r.cfg->lset[i], &r.cfg->listens[i]);
-		cluster_config_release(cl.cfg);
-		cl.cfg = r.cfg;
-		cl.generation = r.generation;
-		snprintf(r.result, sizeof r.result,
-		    "reloaded: generation %u, %d/%d workers", r.generation,
-		    worker_slots_ready(), cl.wanted);
-		log_notice("%s", r.result);
-	} else {
-		off = (size_t)snprintf(r.result, sizeof r.result,
-		    "reload to generation %u failed: %s", r.generation, why);
-		if (r.cfg != NULL) {
-			off += (size_t)snprintf(r.result + off,
-			    sizeof r.result - off, "\nslots run generation");
-			for (i = 0; i < cl.nslots && off < sizeof r.result;
-			    i++)
-				if (cl.slots[i]->wanted && cl.slots[i]->cur)
-					off += (size_t)snprintf(r.result + off,
-					    sizeof r.result - off, " %d:%u", i,
-					    cl.slots[i]->cur->generation);
-		}
-		log_err("%s", r.result);
-		cluster_config_release(r.cfg);
-	}
 	r.cfg = NULL;
 	r.running = false;
 	r.slot = -1;
+	if (ok) {
+		for (i = 0; i < nc->nlset; i++)
+			listen_update(nc->lset[i], &nc->listens[i]);
+		cluster_config_release(cl.cfg);
+		cl.cfg = nc;
+		cl.generation = r.generation;
+		result_add(&off, "reloaded: generation %u, %d/%d workers",
+		    r.generation, slot_ready_count(), slot_wanted());
+		log_notice("%s", r.result);
+	} else {
+		result_add(&off, "reload to generation %u failed: %s",
+		    r.generation, why);
+		if (nc != NULL) {
+			result_add(&off, "\nslots run generation");
+			for (i = 0; i < slot_count(); i++)
+				if ((s = slot_get(i))->want_up && s->cur)
+					result_add(&off, " %d:%u", i,
+					    s->cur->generation);
+			reload_undo();
+		}
+		log_err("%s", r.result);
+		cluster_config_release(nc);
+	}
 	cluster_status_line(st, sizeof st);
 	/* READY=1 also after a failure: systemd waits for it forever. */
 	notify_systemd("READY=1\nSTATUS=%s%s", ok ? "" : "reload failed; ",
 	    st);
 	reply_all(r.waiters, &r.nwaiters, ok ? EXIT_OK : EXIT_FAILED,
 	    r.result);
-	reload_step();	/* the coalesced one, if any */
+	reload_resume();	/* the coalesced one, if any */
+}
+
+/*
+ * Resize the listeners of the current and the rolling config, then want n
+ * slots; new ones start on `generation`.
+ */
+static int
+scale_to(int n, unsigned generation, char *err, size_t errlen)
+{
+	int i, r0, old = slot_wanted();
+
+	for (i = 0; i < cl.cfg->nlset; i++)
+		if ((r0 = listen_resize(cl.cfg->lset[i], n, err, errlen)) < 0)
+			return r0;
+	for (i = 0; r.running && r.cfg != NULL && i < r.cfg->nlset; i++)
+		if ((r0 = listen_resize(r.cfg->lset[i], n, err, errlen)) < 0)
+			return r0;
+	if (n != old)
+		log_notice("scaling from %d to %d workers", old, n);
+	if ((r0 = slot_scale(n, generation)) < 0) {
+		snprintf(err, errlen, "%s", strerror(-r0));
+		return r0;
+	}
+	return 0;
+}
+
+/* `scale`, SIGTTIN, SIGTTOU: new slots run the current generation (a roll
+ * reaches them later). */
+int
+reload_scale(int n, char *err, size_t errlen)
+{
+	if (n < 1 || n > WORKERS_MAX) {
+		snprintf(err, errlen, "worker count %d out of range 1..%d", n,
+		    WORKERS_MAX);
+		return -ERANGE;
+	}
+	return scale_to(n, cl.generation, err, errlen);
 }
 
 /* The cluster stops: whoever waits hears why. */
