@@ -386,6 +386,7 @@ bool	 slot_receiving(const struct slot *);
 void	 slot_steer_refresh(void);
 const char *slot_state_name(enum slot_state);
 const char *slot_event_name(enum slot_event);
+bool	 slot_table_has(enum slot_state, enum slot_event);
 const char *slot_worker_label(const struct slot *, const struct worker *);
 /* Backoff policy, pure: the next delay, and "stayed up long enough". */
 double	 backoff_next(double cur, double min, double max);

@@ -851,6 +851,14 @@ slot_state_name(enum slot_state st)
 	return state_names[st];
 }
 
+/* Is there a cell for ev in state st (tests/unit/test_slot.c checks the
+ * manual against it)? */
+bool
+slot_table_has(enum slot_state st, enum slot_event ev)
+{
+	return slot_table[st][ev] != NULL;
+}
+
 const char *
 slot_event_name(enum slot_event ev)
 {
