@@ -31,13 +31,6 @@ static const struct slot_hooks hooks = {
 	.failed = slot_failed, .done = reload_slot_done, .gone = stopped,
 };
 
-void
-cluster_status_line(char *buf, size_t len)
-{
-	snprintf(buf, len, "%d/%d workers ready, generation %u",
-	    slot_ready_count(), slot_wanted(), cl.generation);
-}
-
 static void
 describe_listeners(char *buf, size_t len)
 {
@@ -61,7 +54,7 @@ slot_ready(struct slot *s)
 		return;
 	cl.phase = PHASE_RUNNING;
 	slot_started();
-	cluster_status_line(st, sizeof st);
+	slot_status_line(st, sizeof st, cl.generation);
 	describe_listeners(addrs, sizeof addrs);
 	snprintf(msg, sizeof msg, "%s: %d/%d workers ready on %s (master %ld)",
 	    cl.cfg->name, n, n, addrs, (long)cl.master_pid);
@@ -90,24 +83,6 @@ slot_failed(struct slot *s, const char *why)
 	cl.exit_code = EXIT_FAILED;
 	daemon_started(EXIT_FAILED, msg);
 	cluster_stop("start failed");
-}
-
-/* Drop a configuration and its references on the listeners (the last
- * reference closes a listener). */
-void
-cluster_config_release(struct config *c)
-{
-	int i;
-
-	if (c == NULL)
-		return;
-	for (i = 0; i < c->nlset; i++)
-		if (c->lset[i] != NULL)
-			listen_unref(c->lset[i]);
-	free(c->lset);
-	c->lset = NULL;
-	c->nlset = 0;
-	config_free(c);
 }
 
 /* Stopping, and the last worker is gone. */
@@ -156,7 +131,7 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		cluster_stop(w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	case SIGHUP:
-		reload_request(NULL);
+		reload_request(NULL, NULL);
 		break;
 	case SIGUSR1:
 		if (log_reopen() < 0)
@@ -319,7 +294,7 @@ cluster_run(struct config *c, int start_fd)
 	notify_close();
 	daemon_remove_pidfile();
 	slot_free_all();
-	cluster_config_release(cl.cfg);
+	reload_release(cl.cfg);
 	ev_loop_destroy(cl.loop);
 	log_close();
 	return cl.exit_code;
@@ -330,6 +305,6 @@ fail_system:
 	control_close();
 	notify_close();
 	daemon_remove_pidfile();
-	cluster_config_release(c);
+	reload_release(c);
 	return EXIT_SYSTEM;
 }

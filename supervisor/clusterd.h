@@ -98,7 +98,7 @@ struct config {
 	uint64_t		 max_memory;	/* bytes, 0: off */
 
 	/* Runtime, not parsed: the master's bound listeners for listens[],
-	 * one reference each (cluster_config_release drops them). */
+	 * one reference each (reload_release drops them). */
 	struct listener	       **lset;
 	int			 nlset;
 };
@@ -382,6 +382,7 @@ int	 slot_count(void);
 struct slot *slot_get(int);
 int	 slot_wanted(void);
 int	 slot_ready_count(void);
+void	 slot_status_line(char *buf, size_t len, unsigned generation);
 bool	 slot_receiving(const struct slot *);
 void	 slot_steer_refresh(void);
 const char *slot_state_name(enum slot_state);
@@ -408,19 +409,22 @@ unsigned long long notify_monotonic_usec(void);
 void	 notify_watchdog_start(void);
 
 /* reload.c: generation roll. */
-struct control_client;
-void	 reload_request(struct control_client *);	/* NULL: a signal */
+typedef void reload_reply_fn(void *arg, int code, const char *text);
+void	 reload_request(reload_reply_fn *, void *arg);	/* NULL: a signal */
 bool	 reload_running(void);
-void	 reload_forget(struct control_client *);	/* it went away */
+void	 reload_forget(void *arg);	/* it went away */
 void	 reload_abort(const char *why);	/* the cluster stops */
 void	 reload_resume(void);		/* the start is over: a queued one */
 /* slot.c's hooks, for cluster.c to wire: */
 const struct config *reload_config_for(unsigned generation);
 void	 reload_slot_done(struct slot *, bool ok, const char *why);
+/* Drop a configuration and its references on the listeners. */
+void	 reload_release(struct config *);
 /* Change the wanted worker count (scale, SIGTTIN/SIGTTOU). */
 int	 reload_scale(int n, char *err, size_t errlen);
 
 /* control.c: control socket, server and client side. */
+struct control_client;
 int	 control_listen(const char *path, char *err, size_t errlen);
 void	 control_close(void);
 /* Answer a waiting client and close it: code is the CLI's exit code. */
@@ -460,7 +464,5 @@ void	 daemon_started(int code, const char *msg);
 /* cluster.c: the master's own life: set up, signals, start, stop. */
 void	 cluster_stop(const char *why);
 int	 cluster_run(struct config *, int start_fd);
-void	 cluster_status_line(char *buf, size_t len);
-void	 cluster_config_release(struct config *);
 
 #endif

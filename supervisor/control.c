@@ -447,6 +447,13 @@ client_reply_text(struct control_client *c, int code, const char *text)
 	client_send(c, code, &b);
 }
 
+/* How the reload answers a `clusterd reload` client. */
+static void
+reload_reply(void *c, int code, const char *text)
+{
+	control_reply(c, code, text);
+}
+
 void
 control_reply(struct control_client *c, int code, const char *text)
 {
@@ -949,7 +956,7 @@ client_request(struct control_client *c, const struct control_request *req)
 		log_notice("control: pid %ld: reload", (long)c->pid);
 		c->state = CLIENT_WAITING;
 		c->wait = WAIT_RELOAD;
-		reload_request(c);	/* may answer right away */
+		reload_request(reload_reply, c);	/* may answer at once */
 		break;
 	case CONTROL_STOP:
 		do_stop(c);

@@ -15,6 +15,12 @@
 
 #define WAITERS_MAX	16
 
+/* Who hears how a reload ended (a `clusterd reload` client). */
+struct waiter {
+	reload_reply_fn		*fn;
+	void			*arg;
+};
+
 static struct {
 	bool			 running;
 	bool			 again;		/* asked for during a roll */
@@ -22,9 +28,9 @@ static struct {
 	unsigned		 generation;
 	int			 slot;		/* the roll's cursor */
 	int			 old_wanted;	/* undone if the roll fails */
-	struct control_client	*waiters[WAITERS_MAX];	/* this roll */
+	struct waiter		 waiters[WAITERS_MAX];	/* this roll */
 	int			 nwaiters;
-	struct control_client	*next[WAITERS_MAX];	/* the one after */
+	struct waiter		 next[WAITERS_MAX];	/* the one after */
 	int			 nnext;
 	char			 result[1024];
 } r;
@@ -34,6 +40,24 @@ static void	 reload_next(void);
 static int	 reload_listeners(struct config *, char *, size_t);
 static void	 reload_finish(bool ok, const char *msg);
 static int	 scale_to(int n, unsigned generation, char *err, size_t);
+
+/* Drop a configuration and its references on the listeners (the last
+ * reference closes a listener). */
+void
+reload_release(struct config *c)
+{
+	int i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nlset; i++)
+		if (c->lset[i] != NULL)
+			listen_unref(c->lset[i]);
+	free(c->lset);
+	c->lset = NULL;
+	c->nlset = 0;
+	config_free(c);
+}
 
 bool
 reload_running(void)
@@ -89,23 +113,25 @@ reload_listeners(struct config *nc, char *err, size_t errlen)
 }
 
 static void
-add_waiter(struct control_client **list, int *n, struct control_client *c)
+add_waiter(struct waiter *list, int *n, reload_reply_fn *fn, void *arg)
 {
-	if (c == NULL)
+	if (fn == NULL)
 		return;
 	if (*n == WAITERS_MAX) {
-		control_reply(c, EXIT_FAILED, "too many reloads waiting");
+		fn(arg, EXIT_FAILED, "too many reloads waiting");
 		return;
 	}
-	list[(*n)++] = c;
+	list[*n].fn = fn;
+	list[(*n)++].arg = arg;
 }
 
+/* SIGHUP (fn NULL) or a client: fn(arg, exit code, text) at the end. */
 void
-reload_request(struct control_client *c)
+reload_request(reload_reply_fn *fn, void *arg)
 {
 	if (cl.phase == PHASE_STOPPING) {
-		if (c != NULL)
-			control_reply(c, EXIT_FAILED,
+		if (fn != NULL)
+			fn(arg, EXIT_FAILED,
 			    "reload refused: the cluster is stopping");
 		return;
 	}
@@ -114,24 +140,25 @@ reload_request(struct control_client *c)
 		log_info("reload: queued behind the %s",
 		    r.running ? "running reload" : "start");
 		r.again = true;
-		add_waiter(r.next, &r.nnext, c);
+		add_waiter(r.next, &r.nnext, fn, arg);
 		return;
 	}
-	add_waiter(r.waiters, &r.nwaiters, c);
+	add_waiter(r.waiters, &r.nwaiters, fn, arg);
 	reload_start();
 }
 
+/* arg went away: nobody to answer. */
 void
-reload_forget(struct control_client *c)
+reload_forget(void *arg)
 {
 	int i;
 
 	for (i = 0; i < r.nwaiters; i++)
-		if (r.waiters[i] == c)
-			r.waiters[i] = NULL;
+		if (r.waiters[i].arg == arg)
+			r.waiters[i].fn = NULL;
 	for (i = 0; i < r.nnext; i++)
-		if (r.next[i] == c)
-			r.next[i] = NULL;
+		if (r.next[i].arg == arg)
+			r.next[i].fn = NULL;
 }
 
 static void
@@ -157,7 +184,7 @@ reload_start(void)
 	if ((key = config_needs_restart(cl.cfg, nc)) != NULL) {
 		snprintf(err, sizeof err, "%s: changing '%s' needs "
 		    "`clusterd restart`", nc->file, key);
-		cluster_config_release(nc);
+		reload_release(nc);
 		reload_finish(false, err);
 		return;
 	}
@@ -165,7 +192,7 @@ reload_start(void)
 	 * before any worker is touched; one no longer named is closed when
 	 * the last worker that holds it is gone. */
 	if (reload_listeners(nc, err, sizeof err) < 0) {
-		cluster_config_release(nc);
+		reload_release(nc);
 		reload_finish(false, err);
 		return;
 	}
@@ -227,13 +254,13 @@ reload_resume(void)
 }
 
 static void
-reply_all(struct control_client **list, int *n, int code, const char *msg)
+reply_all(struct waiter *list, int *n, int code, const char *msg)
 {
 	int i;
 
 	for (i = 0; i < *n; i++)
-		if (list[i] != NULL)
-			control_reply(list[i], code, msg);
+		if (list[i].fn != NULL)
+			list[i].fn(list[i].arg, code, msg);
 	*n = 0;
 }
 
@@ -283,7 +310,7 @@ reload_finish(bool ok, const char *why)
 	if (ok) {
 		for (i = 0; i < nc->nlset; i++)
 			listen_update(nc->lset[i], &nc->listens[i]);
-		cluster_config_release(cl.cfg);
+		reload_release(cl.cfg);
 		cl.cfg = nc;
 		cl.generation = r.generation;
 		result_add(&off, "reloaded: generation %u, %d/%d workers",
@@ -301,9 +328,9 @@ reload_finish(bool ok, const char *why)
 			reload_undo();
 		}
 		log_err("%s", r.result);
-		cluster_config_release(nc);
+		reload_release(nc);
 	}
-	cluster_status_line(st, sizeof st);
+	slot_status_line(st, sizeof st, cl.generation);
 	/* READY=1 also after a failure: systemd waits for it forever. */
 	notify_systemd("READY=1\nSTATUS=%s%s", ok ? "" : "reload failed; ",
 	    st);
@@ -357,7 +384,7 @@ reload_abort(const char *why)
 
 	snprintf(msg, sizeof msg, "reload failed: %s", why);
 	if (r.running) {
-		cluster_config_release(r.cfg);
+		reload_release(r.cfg);
 		r.cfg = NULL;
 		r.running = false;
 	}

@@ -893,6 +893,14 @@ slot_receiving(const struct slot *s)
 	    s->state == SLOT_REPLACING);
 }
 
+/* "2/2 workers ready, generation 3", for STATUS= and messages. */
+void
+slot_status_line(char *buf, size_t len, unsigned generation)
+{
+	snprintf(buf, len, "%d/%d workers ready, generation %u",
+	    slot_ready_count(), sl.wanted, generation);
+}
+
 int
 slot_ready_count(void)
 {
