@@ -188,6 +188,116 @@ dir_of(const char *file, char *buf, size_t len)
 	return make_runtime_dir(buf);
 }
 
+/* Workers get the fd limit the master was started with; the master raises
+ * its own. As PID 1 of a container, or a subreaper, orphans come to us;
+ * libev reaps every child, known or not. */
+static void
+setup_process(void)
+{
+	struct rlimit rl;
+
+	getrlimit(RLIMIT_NOFILE, &cl.orig_nofile);
+	rl = cl.orig_nofile;
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+/* The runtime directories and the pidfile lock: 0, or the exit code. */
+static int
+claim_runtime(const struct config *c)
+{
+	char err[512], dir[PATH_MAX];
+	pid_t owner;
+	int r;
+
+	if ((r = dir_of(c->pidfile, dir, sizeof dir)) < 0 ||
+	    (r = dir_of(c->control, dir, sizeof dir)) < 0) {
+		snprintf(err, sizeof err, "%s: runtime directory %.300s: %s",
+		    c->name, dir, strerror(-r));
+		log_err("%s", err);
+		daemon_started(EXIT_SYSTEM, err);
+		return EXIT_SYSTEM;
+	}
+	if ((r = daemon_lock_pidfile(c->pidfile, &owner)) < 0) {
+		if (r == -EEXIST)
+			snprintf(err, sizeof err, "%s: already running "
+			    "(master %ld)", c->name, (long)owner);
+		else
+			snprintf(err, sizeof err, "%s: pidfile %s: %s",
+			    c->name, c->pidfile, strerror(-r));
+		log_err("%s", err);
+		daemon_started(r == -EEXIST ? EXIT_FAILED : EXIT_SYSTEM, err);
+		return r == -EEXIST ? EXIT_FAILED : EXIT_SYSTEM;
+	}
+	return 0;
+}
+
+/* Sockets from systemd where they match, then test-bind everything before
+ * binding anything; the notify and control sockets. */
+static int
+bind_all(struct config *c, char *err, size_t errlen)
+{
+	int i;
+
+	if ((c->lset = calloc((size_t)c->nlistens, sizeof *c->lset)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	c->nlset = c->nlistens;
+	if (listen_activated(c, err, errlen) < 0)
+		return -EINVAL;
+	for (i = 0; i < c->nlistens; i++)
+		if (c->lset[i] == NULL &&
+		    listen_test_bind(&c->listens[i], err, errlen) < 0)
+			return -EADDRINUSE;
+	for (i = 0; i < c->nlistens; i++) {
+		if (c->lset[i] != NULL)
+			continue;
+		if ((c->lset[i] = listen_new(&c->listens[i], c->workers, err,
+		    errlen)) == NULL)
+			return -EADDRINUSE;
+		listen_ref(c->lset[i]);
+	}
+	if (notify_open(err, errlen) < 0 ||
+	    control_listen(c->control, err, errlen) < 0)
+		return -EIO;
+	return 0;
+}
+
+static void
+watch_signals(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1,
+		SIGTTIN, SIGTTOU };
+	size_t i;
+
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		ev_signal_init(&cl.sig_w[i], signal_cb, sigs[i]);
+		ev_signal_start(cl.loop, &cl.sig_w[i]);
+	}
+}
+
+/* After the loop: a reload may have freed the first config, cl.cfg is the
+ * current one. */
+static void
+teardown(void)
+{
+	cl.nkilled += worker_nkilled();
+	log_notice("%s: master %ld exiting (%s, %.1fs to stop%s)",
+	    cl.cfg->name, (long)cl.master_pid,
+	    cl.exit_code ? "start failed" : "stopped",
+	    ev_now(cl.loop) - cl.stop_started,
+	    cl.nkilled ? ", workers killed" : "");
+	control_stopped();
+	notify_close();
+	daemon_remove_pidfile();
+	slot_free_all();
+	reload_release(cl.cfg);
+	ev_loop_destroy(cl.loop);
+	log_close();
+}
+
 /*
  * The supervisor, for `run` (start_fd -1) and for the daemon of `start`
  * (start_fd: the pipe its foreground part waits on). Returns the exit code.
@@ -195,12 +305,8 @@ dir_of(const char *file, char *buf, size_t len)
 int
 cluster_run(struct config *c, int start_fd)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1,
-		SIGTTIN, SIGTTOU };
-	struct rlimit rl;
-	char err[512], dir[PATH_MAX];
-	pid_t owner;
-	int i, r;
+	char err[512];
+	int r;
 
 	memset(&cl, 0, sizeof cl);
 	cl.cfg = c;
@@ -214,64 +320,18 @@ cluster_run(struct config *c, int start_fd)
 		daemon_started(EXIT_SYSTEM, "cannot open the log");
 		return EXIT_SYSTEM;
 	}
-
-	/* Workers get the fd limit the master was started with; the master
-	 * raises its own (traps.md). */
-	getrlimit(RLIMIT_NOFILE, &cl.orig_nofile);
-	rl = cl.orig_nofile;
-	rl.rlim_cur = rl.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &rl);
-	/* As PID 1 of a container, or a subreaper, orphans come to us; libev
-	 * reaps every child, known or not. */
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-
-	if ((r = dir_of(c->pidfile, dir, sizeof dir)) < 0 ||
-	    (r = dir_of(c->control, dir, sizeof dir)) < 0) {
-		snprintf(err, sizeof err, "%s: runtime directory %.300s: %s",
-		    c->name, dir, strerror(-r));
-		goto fail_system;
-	}
-	if ((r = daemon_lock_pidfile(c->pidfile, &owner)) < 0) {
-		if (r == -EEXIST)
-			snprintf(err, sizeof err, "%s: already running "
-			    "(master %ld)", c->name, (long)owner);
-		else
-			snprintf(err, sizeof err, "%s: pidfile %s: %s",
-			    c->name, c->pidfile, strerror(-r));
-		log_err("%s", err);
-		daemon_started(r == -EEXIST ? EXIT_FAILED : EXIT_SYSTEM, err);
-		return r == -EEXIST ? EXIT_FAILED : EXIT_SYSTEM;
+	setup_process();
+	if ((r = claim_runtime(c)) != 0) {
+		reload_release(c);
+		return r;
 	}
 
 	cl.loop = ev_default_loop(EVFLAG_AUTO);
 	slot_init(cl.loop, &procs, &hooks, cl.steer_disabled);
 	worker_init(cl.loop, slot_worker_event);
-	if ((c->lset = calloc((size_t)c->nlistens, sizeof *c->lset)) == NULL)
+	if (bind_all(c, err, sizeof err) < 0)
 		goto fail_system;
-	c->nlset = c->nlistens;
-	if ((r = listen_activated(c, err, sizeof err)) < 0)
-		goto fail_system;
-	/* Test-bind everything before binding anything. */
-	for (i = 0; i < c->nlistens; i++)
-		if (c->lset[i] == NULL &&
-		    listen_test_bind(&c->listens[i], err, sizeof err) < 0)
-			goto fail_system;
-	for (i = 0; i < c->nlistens; i++) {
-		if (c->lset[i] != NULL)
-			continue;
-		if ((c->lset[i] = listen_new(&c->listens[i], c->workers, err,
-		    sizeof err)) == NULL)
-			goto fail_system;
-		listen_ref(c->lset[i]);
-	}
-	if (notify_open(err, sizeof err) < 0 ||
-	    control_listen(c->control, err, sizeof err) < 0)
-		goto fail_system;
-
-	for (i = 0; i < (int)(sizeof sigs / sizeof sigs[0]); i++) {
-		ev_signal_init(&cl.sig_w[i], signal_cb, sigs[i]);
-		ev_signal_start(cl.loop, &cl.sig_w[i]);
-	}
+	watch_signals();
 	slot_watch_memory(c->max_memory > 0);
 	notify_watchdog_start();
 	cl.started = ev_now(cl.loop);
@@ -282,21 +342,7 @@ cluster_run(struct config *c, int start_fd)
 		goto fail_system;
 
 	ev_run(cl.loop, 0);
-
-	/* A reload freed c: cl.cfg is the current configuration. */
-	log_notice("%s: master %ld exiting (%s, %.1fs to stop%s)",
-	    cl.cfg->name, (long)cl.master_pid,
-	    cl.exit_code ? "start failed" : "stopped",
-	    ev_now(cl.loop) - cl.stop_started,
-	    cl.nkilled ? ", workers killed" : "");
-	cl.nkilled += worker_nkilled();
-	control_stopped();
-	notify_close();
-	daemon_remove_pidfile();
-	slot_free_all();
-	reload_release(cl.cfg);
-	ev_loop_destroy(cl.loop);
-	log_close();
+	teardown();
 	return cl.exit_code;
 
 fail_system:
