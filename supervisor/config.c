@@ -30,8 +30,6 @@
 
 /* Longest line clusterd reads, without its newline. */
 #define CONFIG_LINE_MAX		4096
-/* Longest path that fits in sockaddr_un.sun_path with its NUL. */
-#define SUN_PATH_MAX		(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 #define DURATION_MAX		86400.0		/* one day */
 
 enum section {
@@ -175,13 +173,6 @@ static int	 config_defaults(struct parse *);
 static int	 config_validate(struct parse *);
 static int	 config_paths(struct parse *);
 static const char *find_sep(const char *, const char *);
-static char	*path_resolve(const char *, const char *);
-static bool	 valid_name(const char *);
-static int	 parse_int(const char *, long long *);
-static const char *parse_number(const char *, double *);
-static int	 split_command(const char *, char ***, const char **);
-static int	 parse_address(const char *, const char *,
-		    struct config_listen *, const char **);
 static void	 format_duration(double, char *, size_t);
 
 /* ------------------------------------------------------------------ */
@@ -243,682 +234,7 @@ format_duration(double s, char *buf, size_t len)
 }
 
 /* ------------------------------------------------------------------ */
-/* Pure parsers                                                       */
-
-/* Decimal "12" or "1.5": at most 15 integer and 9 fraction digits. */
-static const char *
-parse_number(const char *s, double *ret)
-{
-	unsigned long long	 ip = 0, fp = 0, scale = 1;
-	int			 ni = 0, nf = 0;
-
-	while (isdigit((unsigned char)*s)) {
-		if (++ni > 15)
-			return NULL;
-		ip = ip * 10 + (unsigned)(*s++ - '0');
-	}
-	if (*s == '.') {
-		s++;
-		while (isdigit((unsigned char)*s)) {
-			if (++nf > 9)
-				return NULL;
-			fp = fp * 10 + (unsigned)(*s++ - '0');
-			scale *= 10;
-		}
-		if (nf == 0)
-			return NULL;
-	}
-	if (ni == 0 && nf == 0)
-		return NULL;
-	*ret = (double)ip + (double)fp / (double)scale;
-	return s;
-}
-
-/* "-12", "300": a decimal integer (the table checks the range). */
-static int
-parse_int(const char *s, long long *ret)
-{
-	long long	 v = 0;
-	bool		 neg = false;
-
-	if (*s == '-') {
-		neg = true;
-		s++;
-	}
-	if (*s == '\0')
-		return -EINVAL;
-	for (; *s != '\0'; s++) {
-		if (!isdigit((unsigned char)*s) || v > 100000000000LL)
-			return -EINVAL;
-		v = v * 10 + (*s - '0');
-	}
-	*ret = neg ? -v : v;
-	return 0;
-}
-
-int
-config_parse_duration(const char *s, double *ret_seconds)
-{
-	const char	*u;
-	double		 v, mult;
-
-	if ((u = parse_number(s, &v)) == NULL)
-		return -EINVAL;
-	if (strcmp(u, "") == 0 || strcmp(u, "s") == 0)
-		mult = 1;
-	else if (strcmp(u, "ms") == 0)
-		mult = 0.001;
-	else if (strcmp(u, "m") == 0)
-		mult = 60;
-	else if (strcmp(u, "h") == 0)
-		mult = 3600;
-	else
-		return -EINVAL;
-	*ret_seconds = v * mult;
-	return 0;
-}
-
-int
-config_parse_size(const char *s, uint64_t *ret_bytes)
-{
-	const char	*u;
-	double		 v, mult;
-
-	if ((u = parse_number(s, &v)) == NULL)
-		return -EINVAL;
-	if (*u == '\0')
-		mult = 1;
-	else {
-		switch (toupper((unsigned char)*u)) {
-		case 'K':
-			mult = 1024.0;
-			break;
-		case 'M':
-			mult = 1024.0 * 1024;
-			break;
-		case 'G':
-			mult = 1024.0 * 1024 * 1024;
-			break;
-		default:
-			return -EINVAL;
-		}
-		u++;
-		if (toupper((unsigned char)*u) == 'B')
-			u++;
-		if (*u != '\0')
-			return -EINVAL;
-	}
-	v = floor(v * mult);
-	if (v >= 9223372036854775808.0)		/* 2^63 */
-		return -EINVAL;
-	*ret_bytes = (uint64_t)v;
-	return 0;
-}
-
-static const struct {
-	const char	*name;
-	int		 signo;
-} signals[] = {
-	{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
-	{ "ILL", SIGILL }, { "TRAP", SIGTRAP }, { "ABRT", SIGABRT },
-	{ "BUS", SIGBUS }, { "FPE", SIGFPE }, { "KILL", SIGKILL },
-	{ "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
-	{ "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM },
-#ifdef SIGSTKFLT
-	{ "STKFLT", SIGSTKFLT },
-#endif
-	{ "CHLD", SIGCHLD }, { "CONT", SIGCONT }, { "STOP", SIGSTOP },
-	{ "TSTP", SIGTSTP }, { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU },
-	{ "URG", SIGURG }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
-	{ "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH },
-	{ "IO", SIGIO },
-#ifdef SIGPWR
-	{ "PWR", SIGPWR },
-#endif
-	{ "SYS", SIGSYS },
-};
-
-/* "TERM", "SIGTERM", "term", "15"; realtime signals by number. */
-int
-config_parse_signal(const char *s, int *ret_signo)
-{
-	long long	 n;
-	size_t		 i;
-
-	if (isdigit((unsigned char)*s)) {
-		if (parse_int(s, &n) < 0 || n < 1 || n > SIGRTMAX)
-			return -EINVAL;
-		*ret_signo = (int)n;
-		return 0;
-	}
-	if (strncasecmp(s, "SIG", 3) == 0)
-		s += 3;
-	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
-		if (strcasecmp(s, signals[i].name) == 0) {
-			*ret_signo = signals[i].signo;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-/* "TERM"; a number for signals without a name (static buffer). */
-const char *
-config_signame(int signo)
-{
-	static char	 buf[16];
-	size_t		 i;
-
-	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
-		if (signals[i].signo == signo)
-			return signals[i].name;
-	snprintf(buf, sizeof buf, "%d", signo);
-	return buf;
-}
-
-static void
-argv_free(char **argv, int n)
-{
-	int	 i;
-
-	for (i = 0; i < n; i++)
-		free(argv[i]);
-	free(argv);
-}
-
-void
-config_free_argv(char **argv)
-{
-	char	**a;
-
-	if (argv == NULL)
-		return;
-	for (a = argv; *a != NULL; a++)
-		free(*a);
-	free(argv);
-}
-
-/*
- * Split like a shell, expand nothing: blanks separate words; '...' is
- * literal; in "..." a backslash escapes only \ " $ ` and newline; elsewhere
- * a backslash escapes the next character.
- */
-static int
-split_command(const char *s, char ***ret_argv, const char **why)
-{
-	char	**argv = NULL, **na, *word;
-	size_t	  wlen;
-	int	  argc = 0;
-	char	  quote;
-
-	if ((word = malloc(strlen(s) + 1)) == NULL) {
-		*why = "out of memory";
-		return -ENOMEM;
-	}
-	for (;;) {
-		while (*s == ' ' || *s == '\t' || *s == '\n')
-			s++;
-		if (*s == '\0')
-			break;
-		wlen = 0;
-		quote = 0;
-		for (; *s != '\0'; s++) {
-			if (quote == '\'') {
-				if (*s == '\'')
-					quote = 0;
-				else
-					word[wlen++] = *s;
-			} else if (quote == '"') {
-				if (*s == '"')
-					quote = 0;
-				else if (*s == '\\' && s[1] != '\0' &&
-				    strchr("\\\"$`\n", s[1]) != NULL)
-					word[wlen++] = *++s;
-				else
-					word[wlen++] = *s;
-			} else if (*s == ' ' || *s == '\t' || *s == '\n')
-				break;
-			else if (*s == '\'' || *s == '"')
-				quote = *s;
-			else if (*s == '\\') {
-				if (s[1] == '\0') {
-					*why = "ends with a backslash";
-					goto fail;
-				}
-				word[wlen++] = *++s;
-			} else
-				word[wlen++] = *s;
-		}
-		if (quote != 0) {
-			*why = quote == '\'' ? "unterminated ' quote" :
-			    "unterminated \" quote";
-			goto fail;
-		}
-		if ((na = realloc(argv, (argc + 2) * sizeof(*argv))) == NULL)
-			goto nomem;
-		argv = na;
-		if ((argv[argc] = strndup(word, wlen)) == NULL)
-			goto nomem;
-		argv[++argc] = NULL;
-	}
-	free(word);
-	if (argc == 0) {
-		*why = "empty command";
-		free(argv);
-		return -EINVAL;
-	}
-	*ret_argv = argv;
-	return 0;
-nomem:
-	*why = "out of memory";
-fail:
-	free(word);
-	argv_free(argv, argc);
-	return -EINVAL;
-}
-
-int
-config_split_command(const char *s, char ***ret_argv)
-{
-	const char	*why;
-
-	return split_command(s, ret_argv, &why) < 0 ? -EINVAL : 0;
-}
-
-/* Lexically clean an absolute path: no ".", "..", "//" or trailing "/". */
-static char *
-path_clean(const char *in)
-{
-	const char	*p, *e;
-	char		*out;
-	size_t		 o = 0, len;
-
-	if ((out = malloc(strlen(in) + 2)) == NULL)
-		return NULL;
-	for (p = in; *p != '\0'; p = e) {
-		while (*p == '/')
-			p++;
-		if (*p == '\0')
-			break;
-		e = strchrnul(p, '/');
-		len = (size_t)(e - p);
-		if (len == 1 && p[0] == '.')
-			continue;
-		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			while (o > 0 && out[o - 1] != '/')
-				o--;
-			if (o > 0)
-				o--;
-			continue;
-		}
-		out[o++] = '/';
-		memcpy(out + o, p, len);
-		o += len;
-	}
-	if (o == 0)
-		out[o++] = '/';
-	out[o] = '\0';
-	return out;
-}
-
-/* p as an absolute path: relative ones are relative to basedir. */
-static char *
-path_resolve(const char *basedir, const char *p)
-{
-	char	*joined, *out;
-
-	if (p[0] == '/' || basedir == NULL)
-		return path_clean(p);
-	if (asprintf(&joined, "%s/%s", basedir, p) < 0)
-		return NULL;
-	out = path_clean(joined);
-	free(joined);
-	return out;
-}
-
-/* "port" as 1..65535. */
-static int
-parse_port(const char *s, in_port_t *ret)
-{
-	long long	 n;
-
-	if (!isdigit((unsigned char)*s) || parse_int(s, &n) < 0 ||
-	    n < 1 || n > 65535)
-		return -EINVAL;
-	*ret = htons((in_port_t)n);
-	return 0;
-}
-
-/* A host (numeric preferred, else resolved; first IPv4 result wins). */
-static int
-resolve_host(const char *host, int family, in_port_t port,
-    struct sockaddr_storage *ss, socklen_t *len, const char **why)
-{
-	static char		 msg[160];
-	struct addrinfo		 hints, *res, *ai, *pick = NULL;
-	int			 rc;
-
-	/* Dotted digits: an IPv4 address in full, never a host name. */
-	if (family != AF_INET6 && strspn(host, "0123456789.") ==
-	    strlen(host)) {
-		struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
-
-		memset(ss, 0, sizeof(*ss));
-		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
-			snprintf(msg, sizeof msg, "bad IPv4 address '%s'",
-			    host);
-			*why = msg;
-			return -EINVAL;
-		}
-		sin->sin_family = AF_INET;
-		sin->sin_port = port;
-		*len = sizeof(*sin);
-		return 0;
-	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = family;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST;
-	rc = getaddrinfo(host, NULL, &hints, &res);
-	if (rc != 0 && family == AF_UNSPEC) {
-		hints.ai_flags = 0;
-		rc = getaddrinfo(host, NULL, &hints, &res);
-	}
-	if (rc != 0) {
-		if (family == AF_INET6)
-			snprintf(msg, sizeof msg, "bad IPv6 address '%s'",
-			    host);
-		else
-			snprintf(msg, sizeof msg, "cannot resolve '%s': %s",
-			    host, gai_strerror(rc));
-		*why = msg;
-		return -EINVAL;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-			continue;
-		if (pick == NULL || (pick->ai_family != AF_INET &&
-		    ai->ai_family == AF_INET))
-			pick = ai;
-	}
-	if (pick == NULL || pick->ai_addrlen > sizeof(*ss)) {
-		freeaddrinfo(res);
-		snprintf(msg, sizeof msg, "no IP address for '%s'", host);
-		*why = msg;
-		return -EINVAL;
-	}
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, pick->ai_addr, pick->ai_addrlen);
-	*len = pick->ai_addrlen;
-	if (pick->ai_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = port;
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = port;
-	freeaddrinfo(res);
-	return 0;
-}
-
-/* host:port, [v6]:port, :port (all IPv4 addresses), unix:/path. */
-static int
-parse_address(const char *s, const char *basedir, struct config_listen *ret,
-    const char **why)
-{
-	static char		 msg[160];
-	struct sockaddr_storage	 ss;
-	struct sockaddr_un	*sun;
-	socklen_t		 len;
-	in_port_t		 port;
-	const char		*colon, *end;
-	char			*host = NULL, *path = NULL, *addr;
-	int			 family = AF_INET;
-
-	memset(&ss, 0, sizeof ss);
-	if (strncmp(s, "unix:", 5) == 0) {
-		if (s[5] == '\0') {
-			*why = "empty unix: path";
-			return -EINVAL;
-		}
-		if (s[5] == '@') {
-			*why = "abstract unix sockets are not supported";
-			return -EINVAL;
-		}
-		if ((path = path_resolve(basedir, s + 5)) == NULL)
-			goto nomem;
-		if (strlen(path) > SUN_PATH_MAX) {
-			snprintf(msg, sizeof msg, "unix socket path too long "
-			    "(%zu bytes, at most %zu)", strlen(path),
-			    SUN_PATH_MAX);
-			*why = msg;
-			free(path);
-			return -ENAMETOOLONG;
-		}
-		sun = (struct sockaddr_un *)&ss;
-		sun->sun_family = AF_UNIX;
-		memcpy(sun->sun_path, path, strlen(path) + 1);
-		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-		    strlen(path) + 1);
-		family = AF_UNIX;
-	} else if (s[0] == '[') {
-		if ((end = strchr(s, ']')) == NULL || end[1] != ':') {
-			*why = "expected [IPv6]:port";
-			return -EINVAL;
-		}
-		if (parse_port(end + 2, &port) < 0) {
-			*why = "bad port (expected 1..65535)";
-			return -EINVAL;
-		}
-		if ((host = strndup(s + 1, (size_t)(end - s - 1))) == NULL)
-			goto nomem;
-		if (resolve_host(host, AF_INET6, port, &ss, &len, why) < 0) {
-			free(host);
-			return -EINVAL;
-		}
-		free(host);
-		family = AF_INET6;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL) {
-			*why = "expected host:port, [IPv6]:port, :port or "
-			    "unix:/path";
-			return -EINVAL;
-		}
-		if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
-			*why = "an IPv6 address needs brackets: [::1]:8080";
-			return -EINVAL;
-		}
-		if (parse_port(colon + 1, &port) < 0) {
-			*why = "bad port (expected 1..65535)";
-			return -EINVAL;
-		}
-		if (colon == s) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-			sin->sin_family = AF_INET;
-			sin->sin_addr.s_addr = htonl(INADDR_ANY);
-			sin->sin_port = port;
-			len = sizeof(*sin);
-		} else {
-			if ((host = strndup(s, (size_t)(colon - s))) == NULL)
-				goto nomem;
-			if (resolve_host(host, AF_UNSPEC, port, &ss, &len,
-			    why) < 0) {
-				free(host);
-				return -EINVAL;
-			}
-			free(host);
-			family = ss.ss_family;
-		}
-	}
-	if ((addr = strdup(s)) == NULL) {
-		free(path);
-		goto nomem;
-	}
-	ret->address = addr;
-	ret->path = path;
-	ret->family = family;
-	ret->addr = ss;
-	ret->addrlen = len;
-	return 0;
-nomem:
-	*why = "out of memory";
-	return -ENOMEM;
-}
-
-int
-config_parse_address(const char *s, const char *basedir,
-    struct config_listen *ret)
-{
-	const char	*why;
-
-	return parse_address(s, basedir, ret, &why) < 0 ? -EINVAL : 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* CPUs                                                               */
-
-/* The cpu.max quota of one cgroup v2 directory, or of a v1 cpu cgroup. */
-static int
-cgroup_quota(const char *dir, bool v1)
-{
-	char		 path[PATH_MAX + 32], buf[64];
-	FILE		*fp;
-	long long	 quota, period;
-	int		 n;
-
-	if (v1) {
-		snprintf(path, sizeof path, "%s/cpu.cfs_quota_us", dir);
-		if ((fp = fopen(path, "re")) == NULL)
-			return 0;
-		n = fscanf(fp, "%lld", &quota);
-		fclose(fp);
-		snprintf(path, sizeof path, "%s/cpu.cfs_period_us", dir);
-		if (n != 1 || quota <= 0 || (fp = fopen(path, "re")) == NULL)
-			return 0;
-		n = fscanf(fp, "%lld", &period);
-		fclose(fp);
-	} else {
-		snprintf(path, sizeof path, "%s/cpu.max", dir);
-		if ((fp = fopen(path, "re")) == NULL)
-			return 0;
-		/* "200000 100000"; "max 100000" is no quota */
-		n = fgets(buf, sizeof buf, fp) != NULL &&
-		    sscanf(buf, "%lld %lld", &quota, &period) == 2;
-		fclose(fp);
-	}
-	if (n != 1 || quota <= 0 || period <= 0)
-		return 0;
-	n = (int)((quota + period - 1) / period);
-	return n < 1 ? 1 : n;
-}
-
-/* The smallest quota from the cgroup at rel up to the hierarchy's root. */
-static int
-cgroup_cpus(const char *root, const char *rel, bool v1)
-{
-	char	 dir[PATH_MAX], *slash;
-	int	 q, best = 0;
-
-	if (snprintf(dir, sizeof dir, "%s%s", root, rel) >= (int)sizeof dir)
-		return 0;
-	for (;;) {
-		q = cgroup_quota(dir, v1);
-		if (q > 0 && (best == 0 || q < best))
-			best = q;
-		if (strlen(dir) <= strlen(root))
-			break;
-		if ((slash = strrchr(dir, '/')) == NULL)
-			break;
-		*slash = '\0';
-	}
-	return best;
-}
-
-/*
- * CPUs this process may use: its affinity mask, capped by a cgroup CPU
- * quota (cgroup v2 cpu.max, or v1 cpu.cfs_quota_us), which is what limits a
- * container whose affinity mask still shows every host CPU.
- */
-int
-config_cpus(void)
-{
-	cpu_set_t	*set;
-	size_t		 size;
-	FILE		*fp;
-	char		*line = NULL, *rel, *ctl;
-	size_t		 linesz = 0;
-	int		 ncpu = 0, n, q, quota = 0;
-
-	for (n = 1024; n <= 1 << 20 && ncpu == 0; n *= 2) {
-		if ((set = CPU_ALLOC(n)) == NULL)
-			break;
-		size = CPU_ALLOC_SIZE(n);
-		CPU_ZERO_S(size, set);
-		if (sched_getaffinity(0, size, set) == 0)
-			ncpu = CPU_COUNT_S(size, set);
-		CPU_FREE(set);
-		if (ncpu == 0 && errno != EINVAL)
-			break;
-	}
-	if (ncpu <= 0 && (ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN)) <= 0)
-		ncpu = 1;
-
-	/* Lines of /proc/self/cgroup: "0::/path" (v2), "4:cpu,cpuacct:/p" */
-	if ((fp = fopen("/proc/self/cgroup", "re")) != NULL) {
-		while (getline(&line, &linesz, fp) > 0) {
-			line[strcspn(line, "\n")] = '\0';
-			if ((ctl = strchr(line, ':')) == NULL ||
-			    (rel = strchr(ctl + 1, ':')) == NULL)
-				continue;
-			*rel++ = '\0';
-			ctl++;
-			q = 0;
-			if (*ctl == '\0') {
-				q = cgroup_cpus("/sys/fs/cgroup", rel, false);
-				if (q == 0)
-					q = cgroup_cpus(
-					    "/sys/fs/cgroup/unified", rel,
-					    false);
-			} else {
-				char	*tok, *save = NULL;
-
-				for (tok = strtok_r(ctl, ",", &save);
-				    tok != NULL;
-				    tok = strtok_r(NULL, ",", &save))
-					if (strcmp(tok, "cpu") == 0)
-						break;
-				if (tok != NULL) {
-					q = cgroup_cpus("/sys/fs/cgroup/cpu",
-					    rel, true);
-					if (q == 0)
-						q = cgroup_cpus(
-						    "/sys/fs/cgroup/cpu,cpuacct",
-						    rel, true);
-				}
-			}
-			if (q > 0 && (quota == 0 || q < quota))
-				quota = q;
-		}
-		free(line);
-		fclose(fp);
-	}
-	if (quota > 0 && quota < ncpu)
-		ncpu = quota;
-	return ncpu < 1 ? 1 : ncpu;
-}
-
-/* ------------------------------------------------------------------ */
 /* Setting one key                                                    */
-
-static bool
-valid_name(const char *s)
-{
-	size_t	 n = strlen(s);
-
-	if (n == 0 || n >= NAME_MAX_LEN || strcmp(s, ".") == 0 ||
-	    strcmp(s, "..") == 0)
-		return false;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789._-") == n;
-}
 
 static bool
 valid_env_name(const char *s, size_t n)
@@ -1022,17 +338,17 @@ key_set(struct parse *p, const struct key *k, const char *v)
 
 	switch (k->type) {
 	case KT_NAME:
-		if (!valid_name(v))
+		if (value_name(v) < 0)
 			return key_fail(p, k, "bad name '%s' (1 to %d of "
 			    "A-Z a-z 0-9 . _ -)", v, NAME_MAX_LEN - 1);
 		return set_string(p, field, v);
 	case KT_WORKERS:
 		if (strcmp(v, "auto") == 0) {
-			cfg->workers = config_cpus();
+			cfg->workers = cpus_available();
 			cfg->workers_auto = true;
 			return 0;
 		}
-		if (parse_int(v, &n) < 0 || n < k->min || n > k->max)
+		if (value_int(v, &n) < 0 || n < k->min || n > k->max)
 			return key_fail(p, k, "bad value '%s' (expected auto "
 			    "or %g..%g)", v, k->min, k->max);
 		cfg->workers = (int)n;
@@ -1041,7 +357,7 @@ key_set(struct parse *p, const struct key *k, const char *v)
 	case KT_USER:
 		if ((pw = getpwnam(v)) == NULL && v[0] != '\0' &&
 		    strspn(v, "0123456789") == strlen(v) &&
-		    parse_int(v, &n) == 0)
+		    value_int(v, &n) == 0)
 			pw = getpwuid((uid_t)n);
 		if (pw == NULL)
 			return key_fail(p, k, "unknown user '%s'", v);
@@ -1053,7 +369,7 @@ key_set(struct parse *p, const struct key *k, const char *v)
 	case KT_SOCKGROUP:
 		if ((gr = getgrnam(v)) == NULL && v[0] != '\0' &&
 		    strspn(v, "0123456789") == strlen(v) &&
-		    parse_int(v, &n) == 0)
+		    value_int(v, &n) == 0)
 			gr = getgrgid((gid_t)n);
 		if (gr == NULL)
 			return key_fail(p, k, "unknown group '%s'", v);
@@ -1069,7 +385,7 @@ key_set(struct parse *p, const struct key *k, const char *v)
 	case KT_DIR:
 		if (*v == '\0')
 			return key_fail(p, k, "empty path");
-		if ((path = path_resolve(cfg->dir, v)) == NULL)
+		if ((path = value_path(cfg->dir, v)) == NULL)
 			return parse_fail(p, 0, "out of memory");
 		if (k->type == KT_DIR) {
 			struct stat	 st;
@@ -1099,11 +415,11 @@ key_set(struct parse *p, const struct key *k, const char *v)
 		return 0;
 	case KT_ADDRESS:
 		l = &cfg->listens[p->cur];
-		if (parse_address(v, cfg->dir, l, &why) < 0)
+		if (value_address(v, cfg->dir, l, &why) < 0)
 			return key_fail(p, k, "%s: %s", v, why);
 		return 0;
 	case KT_INT:
-		if (parse_int(v, &n) < 0)
+		if (value_int(v, &n) < 0)
 			return key_fail(p, k, "bad number '%s'", v);
 		if (n < k->min || n > k->max)
 			return key_fail(p, k, "%s out of range (%g..%g)", v,
@@ -1130,7 +446,7 @@ key_set(struct parse *p, const struct key *k, const char *v)
 		*(int *)field = (int)n;
 		return 0;
 	case KT_COMMAND:
-		if (split_command(v, &argv, &why) < 0)
+		if (value_command(v, &argv, &why) < 0)
 			return key_fail(p, k, "%s", why);
 		if (set_string(p, field, v) < 0) {
 			config_free_argv(argv);
@@ -1142,7 +458,7 @@ key_set(struct parse *p, const struct key *k, const char *v)
 	case KT_ENV:
 		return set_env(p, k, v);
 	case KT_DURATION:
-		if (config_parse_duration(v, &d) < 0)
+		if (value_duration(v, &d) < 0)
 			return key_fail(p, k, "bad duration '%s' (e.g. 250ms, "
 			    "10s, 2m, 1h)", v);
 		if (d < k->min || d > k->max) {
@@ -1154,7 +470,7 @@ key_set(struct parse *p, const struct key *k, const char *v)
 		*(double *)field = d;
 		return 0;
 	case KT_SIZE:
-		if (config_parse_size(v, &sz) < 0)
+		if (value_size(v, &sz) < 0)
 			return key_fail(p, k, "bad size '%s' (e.g. 512M, 2G)",
 			    v);
 		if ((double)sz > k->max)
@@ -1162,7 +478,7 @@ key_set(struct parse *p, const struct key *k, const char *v)
 		*(uint64_t *)field = sz;
 		return 0;
 	case KT_SIGNAL:
-		if (config_parse_signal(v, &i) < 0)
+		if (value_signal(v, &i) < 0)
 			return key_fail(p, k, "bad signal '%s' (e.g. TERM, "
 			    "INT, QUIT, 15)", v);
 		if (i == SIGSTOP)
@@ -1318,7 +634,7 @@ config_section(struct parse *p, char *s)
 		return parse_fail(p, p->line, "unknown section [%s]", inner);
 
 	lname = inner[6] == '\0' ? "default" : trim(inner + 7);
-	if (!valid_name(lname))
+	if (value_name(lname) < 0)
 		return parse_fail(p, p->line, "bad listener name '%s' (1 to "
 		    "%d of A-Z a-z 0-9 . _ -)", lname, NAME_MAX_LEN - 1);
 	/* Canonical "listen web" for messages. */
@@ -1598,7 +914,7 @@ config_paths(struct parse *p)
 			n -= 5;
 		if ((cfg->name = strndup(base, n)) == NULL)
 			return parse_fail(p, 0, "out of memory");
-		if (!valid_name(cfg->name))
+		if (value_name(cfg->name) < 0)
 			return parse_fail(p, 0, "the file name does not make "
 			    "a cluster name ('%s': 1 to %d of A-Z a-z 0-9 . _ "
 			    "-): set [cluster] name", cfg->name,
@@ -1734,6 +1050,18 @@ fail:
 	free(p.env_lines);
 	config_free(cfg);
 	return EXIT_CONFIG;
+}
+
+void
+config_free_argv(char **argv)
+{
+	char	**a;
+
+	if (argv == NULL)
+		return;
+	for (a = argv; *a != NULL; a++)
+		free(*a);
+	free(argv);
 }
 
 void

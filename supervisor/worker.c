@@ -174,7 +174,7 @@ worker_format_exit(int status, char *buf, size_t len)
 		snprintf(buf, len, "exit code %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "signal %d (%s)%s", WTERMSIG(status),
-		    config_signame(WTERMSIG(status)),
+		    value_signame(WTERMSIG(status)),
 		    WCOREDUMP(status) ? ", core dumped" : "");
 	else
 		snprintf(buf, len, "status 0x%x", status);
@@ -518,7 +518,7 @@ worker_stop(struct worker *w, const char *why)
 		return;
 	log_info("slot %d: stopping pid %ld (generation %u): %s; %s", w->slot,
 	    (long)w->pid, w->generation, why,
-	    config_signame(w->stop_signal));
+	    value_signame(w->stop_signal));
 	worker_set_state(w, WORKER_DRAINING);
 	w->stop_sent = ev_now(cl.loop);
 	kill(w->pid, w->stop_signal);
