@@ -30,9 +30,12 @@
 
 #define WORKERS_MAX	1024
 #define NAME_MAX_LEN	64
+/* [listen] sections in one file: each is an fd from 3 up in every worker,
+ * announced in LISTEN_FDS; config validation refuses more. */
+#define LISTEN_MAX	64
 
 /* ------------------------------------------------------------------ */
-/* config.c: the key table on top of inih.                            */
+/* config.c: the key table on top of inih (third_party/inih).         */
 
 enum listen_sockets {
 	LISTEN_PER_WORKER = 0,	/* one SO_REUSEPORT socket per slot */
@@ -120,6 +123,9 @@ void	 config_free(struct config *);
 const char *config_needs_restart(const struct config *, const struct config *);
 
 void	 config_free_argv(char **);	/* a NULL-terminated vector */
+/* Variables clusterd sets for every worker (NULL-terminated): refused in
+ * env, never inherited from the master. */
+extern const char *const env_reserved[];
 
 /* ------------------------------------------------------------------ */
 /* value.c: one value of the file at a time; pure. 0 or -errno, *ret   */
