@@ -207,16 +207,18 @@ env_push(char ***env, size_t *n, size_t *cap, char *s)
 static bool
 env_dropped(const char *kv, const struct config *c)
 {
-	static const char *drop[] = { "LISTEN_FDS=", "LISTEN_PID=",
-		"LISTEN_FDNAMES=", "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
-		"WATCHDOG_PID=", "JOURNAL_STREAM=", "CLUSTERD_WORKER=",
-		"CLUSTERD_GENERATION=", NULL };
 	const char *eq;
+	size_t n;
 	int i;
 
-	for (i = 0; drop[i] != NULL; i++)
-		if (strncmp(kv, drop[i], strlen(drop[i])) == 0)
+	/* The master's own journal stream is not the worker's stderr. */
+	if (strncmp(kv, "JOURNAL_STREAM=", 15) == 0)
+		return true;
+	for (i = 0; env_reserved[i] != NULL; i++) {
+		n = strlen(env_reserved[i]);
+		if (strncmp(kv, env_reserved[i], n) == 0 && kv[n] == '=')
 			return true;
+	}
 	if ((eq = strchr(kv, '=')) == NULL)
 		return true;
 	for (i = 0; i < c->nenv; i++)
