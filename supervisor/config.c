@@ -773,9 +773,9 @@ trim(char *s)
 	return s;
 }
 
-/* A line inih took whole that starts with a blank: an error unless the
- * client skips it (inih would join it to the line before, as a
- * continuation, when built to). */
+/* A line that is not a comment and starts with a space or a tab: an
+ * error unless the client skips it (inih, built to, would join it to the
+ * line before as a continuation; other white space inih just skips). */
 static int
 line_indented(struct parse *p)
 {

@@ -26,6 +26,15 @@ static char	*path_clean(const char *);
 static int	 parse_port(const char *, in_port_t *);
 static int	 resolve_host(const char *, int, in_port_t,
 		    struct sockaddr_storage *, socklen_t *, const char **);
+static int	 address_unix(const char *, const char *,
+		    struct sockaddr_storage *, socklen_t *, char **,
+		    const char **);
+static int	 address_host(const char *, const char *, int, in_port_t,
+		    struct sockaddr_storage *, socklen_t *, const char **);
+static int	 address_inet6(const char *, struct sockaddr_storage *,
+		    socklen_t *, const char **);
+static int	 address_inet(const char *, struct sockaddr_storage *,
+		    socklen_t *, const char **);
 
 /* A cluster or listener name: [A-Za-z0-9._-]{1,63}, not "." or "..". */
 int
@@ -437,110 +446,139 @@ resolve_host(const char *host, int family, in_port_t port,
 	return 0;
 }
 
+/* unix:PATH (s is PATH), relative to basedir; the path in *ret_path. */
+static int
+address_unix(const char *s, const char *basedir, struct sockaddr_storage *ss,
+    socklen_t *len, char **ret_path, const char **why)
+{
+	static char		 msg[160];
+	struct sockaddr_un	*sun = (struct sockaddr_un *)ss;
+	char			*path;
+
+	if (s[0] == '\0') {
+		*why = "empty unix: path";
+		return -EINVAL;
+	}
+	if (s[0] == '@') {
+		*why = "abstract unix sockets are not supported";
+		return -EINVAL;
+	}
+	if ((path = value_path(basedir, s)) == NULL) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	if (strlen(path) > SUN_PATH_MAX) {
+		snprintf(msg, sizeof msg, "unix socket path too long (%zu "
+		    "bytes, at most %zu)", strlen(path), SUN_PATH_MAX);
+		*why = msg;
+		free(path);
+		return -EINVAL;
+	}
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+	    strlen(path) + 1);
+	*ret_path = path;
+	return 0;
+}
+
+/* host (of family) from s up to end, resolved, with port. */
+static int
+address_host(const char *s, const char *end, int family, in_port_t port,
+    struct sockaddr_storage *ss, socklen_t *len, const char **why)
+{
+	char	*host;
+	int	 rc;
+
+	if ((host = strndup(s, (size_t)(end - s))) == NULL) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	rc = resolve_host(host, family, port, ss, len, why);
+	free(host);
+	return rc < 0 ? -EINVAL : 0;
+}
+
+/* [IPv6]:port */
+static int
+address_inet6(const char *s, struct sockaddr_storage *ss, socklen_t *len,
+    const char **why)
+{
+	const char	*end;
+	in_port_t	 port;
+
+	if ((end = strchr(s, ']')) == NULL || end[1] != ':') {
+		*why = "expected [IPv6]:port";
+		return -EINVAL;
+	}
+	if (parse_port(end + 2, &port) < 0) {
+		*why = "bad port (expected 1..65535)";
+		return -EINVAL;
+	}
+	return address_host(s + 1, end, AF_INET6, port, ss, len, why);
+}
+
+/* host:port, or :port for every IPv4 address. */
+static int
+address_inet(const char *s, struct sockaddr_storage *ss, socklen_t *len,
+    const char **why)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	const char		*colon;
+	in_port_t		 port;
+
+	if ((colon = strrchr(s, ':')) == NULL) {
+		*why = "expected host:port, [IPv6]:port, :port or unix:/path";
+		return -EINVAL;
+	}
+	if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
+		*why = "an IPv6 address needs brackets: [::1]:8080";
+		return -EINVAL;
+	}
+	if (parse_port(colon + 1, &port) < 0) {
+		*why = "bad port (expected 1..65535)";
+		return -EINVAL;
+	}
+	if (colon != s)
+		return address_host(s, colon, AF_UNSPEC, port, ss, len, why);
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_ANY);
+	sin->sin_port = port;
+	*len = sizeof(*sin);
+	return 0;
+}
+
 /* host:port, [v6]:port, :port (all IPv4 addresses), unix:/path. */
 int
 value_address(const char *s, const char *basedir, struct config_listen *ret,
     const char **why)
 {
-	static char		 msg[160];
-	const char		*unused;
 	struct sockaddr_storage	 ss;
-	struct sockaddr_un	*sun;
-	socklen_t		 len;
-	in_port_t		 port;
-	const char		*colon, *end;
-	char			*host = NULL, *path = NULL, *addr;
-	int			 family = AF_INET;
+	socklen_t		 len = 0;
+	const char		*unused;
+	char			*path = NULL, *addr;
+	int			 rc;
 
 	if (why == NULL)
 		why = &unused;
 	memset(&ss, 0, sizeof ss);
-	if (strncmp(s, "unix:", 5) == 0) {
-		if (s[5] == '\0') {
-			*why = "empty unix: path";
-			return -EINVAL;
-		}
-		if (s[5] == '@') {
-			*why = "abstract unix sockets are not supported";
-			return -EINVAL;
-		}
-		if ((path = value_path(basedir, s + 5)) == NULL)
-			goto nomem;
-		if (strlen(path) > SUN_PATH_MAX) {
-			snprintf(msg, sizeof msg, "unix socket path too long "
-			    "(%zu bytes, at most %zu)", strlen(path),
-			    SUN_PATH_MAX);
-			*why = msg;
-			free(path);
-			return -EINVAL;
-		}
-		sun = (struct sockaddr_un *)&ss;
-		sun->sun_family = AF_UNIX;
-		memcpy(sun->sun_path, path, strlen(path) + 1);
-		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-		    strlen(path) + 1);
-		family = AF_UNIX;
-	} else if (s[0] == '[') {
-		if ((end = strchr(s, ']')) == NULL || end[1] != ':') {
-			*why = "expected [IPv6]:port";
-			return -EINVAL;
-		}
-		if (parse_port(end + 2, &port) < 0) {
-			*why = "bad port (expected 1..65535)";
-			return -EINVAL;
-		}
-		if ((host = strndup(s + 1, (size_t)(end - s - 1))) == NULL)
-			goto nomem;
-		if (resolve_host(host, AF_INET6, port, &ss, &len, why) < 0) {
-			free(host);
-			return -EINVAL;
-		}
-		free(host);
-		family = AF_INET6;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL) {
-			*why = "expected host:port, [IPv6]:port, :port or "
-			    "unix:/path";
-			return -EINVAL;
-		}
-		if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
-			*why = "an IPv6 address needs brackets: [::1]:8080";
-			return -EINVAL;
-		}
-		if (parse_port(colon + 1, &port) < 0) {
-			*why = "bad port (expected 1..65535)";
-			return -EINVAL;
-		}
-		if (colon == s) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-			sin->sin_family = AF_INET;
-			sin->sin_addr.s_addr = htonl(INADDR_ANY);
-			sin->sin_port = port;
-			len = sizeof(*sin);
-		} else {
-			if ((host = strndup(s, (size_t)(colon - s))) == NULL)
-				goto nomem;
-			if (resolve_host(host, AF_UNSPEC, port, &ss, &len,
-			    why) < 0) {
-				free(host);
-				return -EINVAL;
-			}
-			free(host);
-			family = ss.ss_family;
-		}
-	}
+	if (strncmp(s, "unix:", 5) == 0)
+		rc = address_unix(s + 5, basedir, &ss, &len, &path, why);
+	else if (s[0] == '[')
+		rc = address_inet6(s, &ss, &len, why);
+	else
+		rc = address_inet(s, &ss, &len, why);
+	if (rc < 0)
+		return rc;
 	if ((addr = strdup(s)) == NULL) {
 		free(path);
-		goto nomem;
+		*why = "out of memory";
+		return -ENOMEM;
 	}
 	ret->address = addr;
 	ret->path = path;
-	ret->family = family;
+	ret->family = ss.ss_family;
 	ret->addr = ss;
 	ret->addrlen = len;
 	return 0;
-nomem:
-	*why = "out of memory";
-	return -ENOMEM;
 }
