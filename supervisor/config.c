@@ -954,7 +954,8 @@ config_section(struct parse *p)
 	int		 i;
 
 	/* inih found this ']' before any comment. */
-	rest = strchr(s, ']');
+	if ((rest = strchr(s, ']')) == NULL)
+		return parse_fail(p, p->line, "section header without ']'");
 	*rest = '\0';
 	rest = trim(rest + 1);
 	inner = trim(s + 1);
