@@ -68,6 +68,11 @@ $(BUILD)/worker/%.o: worker/%.c $(wildcard worker/*.h)
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isupervisor $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS)
+# The configuration is pure: its test links nothing of the running master.
+CONFIG_OBJ = $(patsubst %,$(BUILD)/supervisor/%.o,config value cpus) $(INI_OBJ)
+$(BUILD)/tests/test_config: tests/unit/test_config.c $(CONFIG_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isupervisor $(LDFLAGS) -o $@ $< $(CONFIG_OBJ) -lm
 
 units: $(UNIT_BIN)
 
