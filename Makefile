@@ -12,8 +12,8 @@ COMPDIR	 = $(PREFIX)/share/bash-completion/completions
 CC	?= cc
 CFLAGS	?= -O2 -g
 WARN	 = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE
-PKGS	 = libsystemd inih
+CPPFLAGS += -D_GNU_SOURCE -Ithird_party/inih $(INI_DEFS)
+PKGS	 = libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIBS	 = $(PKG_LIBS) -lev -lm
@@ -26,8 +26,18 @@ else
 BUILD	 = build/rel
 endif
 
+# inih r56, vendored unmodified in third_party/inih and built for
+# clusterd's syntax (clusterd.conf(5) SYNTAX): whole lines of up to 4096
+# bytes (plus a byte order mark and the NUL), no continuation lines, the
+# line number and each new section passed to the handler.
+INI_DEFS = -DINI_MAX_LINE=4100 -DINI_ALLOW_MULTILINE=0 -DINI_HANDLER_LINENO=1 \
+	   -DINI_CALL_HANDLER_ON_NEW_SECTION=1 -DINI_ALLOW_BOM=1 \
+	   -DINI_ALLOW_INLINE_COMMENTS=1 -DINI_STOP_ON_FIRST_ERROR=0 \
+	   -DINI_ALLOW_NO_VALUE=0 -DINI_USE_STACK=1
+INI_OBJ	 = $(BUILD)/third_party/inih/ini.o
+
 SUP_SRC	 = $(wildcard supervisor/*.c)
-SUP_OBJ	 = $(SUP_SRC:supervisor/%.c=$(BUILD)/supervisor/%.o)
+SUP_OBJ	 = $(SUP_SRC:supervisor/%.c=$(BUILD)/supervisor/%.o) $(INI_OBJ)
 LIB_OBJ	 = $(filter-out $(BUILD)/supervisor/main.o,$(SUP_OBJ))
 WRK_SRC	 = $(wildcard worker/*.c)
 WRK_OBJ	 = $(WRK_SRC:worker/%.c=$(BUILD)/worker/%.o)
@@ -46,15 +56,23 @@ $(BUILD)/clusterd: $(SUP_OBJ)
 $(BUILD)/clusterd-worker: $(WRK_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/supervisor/%.o: supervisor/%.c supervisor/clusterd.h
+$(BUILD)/supervisor/%.o: supervisor/%.c supervisor/clusterd.h third_party/inih/ini.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+$(BUILD)/third_party/inih/%.o: third_party/inih/%.c third_party/inih/ini.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<
 $(BUILD)/worker/%.o: worker/%.c $(wildcard worker/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isupervisor $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS)
+# The configuration is pure: its test links nothing of the running master.
+CONFIG_OBJ = $(patsubst %,$(BUILD)/supervisor/%.o,config value cpus) $(INI_OBJ)
+$(BUILD)/tests/test_config: tests/unit/test_config.c $(CONFIG_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isupervisor $(LDFLAGS) -o $@ $< $(CONFIG_OBJ) -lm
 
 units: $(UNIT_BIN)
 

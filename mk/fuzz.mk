@@ -19,13 +19,19 @@ FUZZ_CFLAGS	 = -g -O1 $(FUZZ_SAN)
 FUZZ_ALL	 = $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TARGETS	?= $(FUZZ_ALL)
 FUZZ_OBJ	 = $(patsubst supervisor/%.c,$(FUZZ_BUILD)/supervisor/%.o,\
-		   $(filter-out supervisor/main.c,$(SUP_SRC)))
+		   $(filter-out supervisor/main.c,$(SUP_SRC))) \
+		   $(FUZZ_BUILD)/third_party/inih/ini.o
 FUZZ_BIN	 = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
 $(FUZZ_BUILD)/supervisor/%.o: supervisor/%.c supervisor/clusterd.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
 	    $(PKG_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/third_party/inih/%.o: third_party/inih/%.c third_party/inih/ini.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+	    -c -o $@ $<
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)

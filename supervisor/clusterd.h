@@ -30,9 +30,12 @@
 
 #define WORKERS_MAX	1024
 #define NAME_MAX_LEN	64
+/* [listen] sections in one file: each is an fd from 3 up in every worker,
+ * announced in LISTEN_FDS; config validation refuses more. */
+#define LISTEN_MAX	64
 
 /* ------------------------------------------------------------------ */
-/* config.c: the key table on top of inih.                            */
+/* config.c: the key table on top of inih (third_party/inih).         */
 
 enum listen_sockets {
 	LISTEN_PER_WORKER = 0,	/* one SO_REUSEPORT socket per slot */
@@ -119,16 +122,33 @@ void	 config_free(struct config *);
 /* Keys a reload cannot change: NULL if none, else the first key's name. */
 const char *config_needs_restart(const struct config *, const struct config *);
 
-/* Pure parsers, exported for the unit tests. 0 or -EINVAL. */
-int	 config_parse_duration(const char *, double *ret_seconds);
-int	 config_parse_size(const char *, uint64_t *ret_bytes);
-int	 config_parse_signal(const char *, int *ret_signo);
-int	 config_parse_address(const char *, const char *basedir,
-	    struct config_listen *ret);
-int	 config_split_command(const char *, char ***ret_argv);
-int	 config_cpus(void);		/* affinity mask capped by cpu.max */
-void	 config_free_argv(char **);
-const char *config_signame(int signo);
+void	 config_free_argv(char **);	/* a NULL-terminated vector */
+/* Variables clusterd sets for every worker (NULL-terminated): refused in
+ * env, never inherited from the master. */
+extern const char *const env_reserved[];
+
+/* ------------------------------------------------------------------ */
+/* value.c: one value of the file at a time; pure. 0 or -errno, *ret   */
+/* untouched on failure, *why (may be NULL) a static reason.           */
+
+/* Longest path that fits in sockaddr_un.sun_path with its NUL. */
+#define SUN_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+int	 value_int(const char *, long long *ret);
+int	 value_duration(const char *, double *ret_seconds);
+int	 value_size(const char *, uint64_t *ret_bytes);
+int	 value_signal(const char *, int *ret_signo);
+const char *value_signame(int signo);	/* "TERM", else the number */
+int	 value_name(const char *);	/* [A-Za-z0-9._-]{1,63} */
+char	*value_path(const char *basedir, const char *);	/* malloc'd */
+int	 value_address(const char *, const char *basedir,
+	    struct config_listen *ret, const char **why);
+int	 value_command(const char *, char ***ret_argv, const char **why);
+
+/* ------------------------------------------------------------------ */
+/* cpus.c                                                             */
+
+int	 cpus_available(void);		/* affinity mask capped by cpu.max */
 
 /* ------------------------------------------------------------------ */
 /* log.c: timestamped lines to stderr or the log file.                 */

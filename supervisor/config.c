@@ -1,10 +1,8 @@
 /*
  * config.c - the configuration file: one table of every key (section, type,
- * bounds, default, reloadable), inih for the syntax, and a whole-file
- * validation into a fresh struct config. Lines are read and counted here,
- * not by inih, so that every error names FILE:LINE and inih only ever sees
- * lines it can take whole (Debian's inih cuts lines at 200 bytes silently,
- * joins indented lines and passes no line number).
+ * bounds, default, flags, hooks), inih (third_party/inih) for the syntax,
+ * and a whole-file validation into a fresh struct config. value.c parses
+ * each value; every error names FILE:LINE and the key.
  */
 
 #include <ctype.h>
@@ -12,27 +10,39 @@
 #include <grp.h>
 #include <limits.h>
 #include <math.h>
-#include <netdb.h>
 #include <pwd.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <ini.h>
 
 #include "clusterd.h"
 
-/* Longest line clusterd reads, without its newline. */
+/* Longest line clusterd reads, without its line end. */
 #define CONFIG_LINE_MAX		4096
-/* Longest path that fits in sockaddr_un.sun_path with its NUL. */
-#define SUN_PATH_MAX		(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 #define DURATION_MAX		86400.0		/* one day */
+
+/* The inih build this file expects (Makefile INI_DEFS): the whole line in
+ * inih's buffer (with a byte order mark and the NUL), line numbers and new
+ * sections reported to the handler, no continuation lines, and parsing
+ * that goes on after a line it rejects (a client skips such sections). */
+#if INI_MAX_LINE < CONFIG_LINE_MAX + 4 || !INI_HANDLER_LINENO || \
+    INI_ALLOW_MULTILINE || !INI_CALL_HANDLER_ON_NEW_SECTION || \
+    INI_STOP_ON_FIRST_ERROR || INI_ALLOW_NO_VALUE || !INI_ALLOW_BOM || \
+    !INI_ALLOW_INLINE_COMMENTS
+#error "inih is not built with the Makefile's INI_DEFS"
+#endif
+
+/* Environment variables clusterd sets itself for every worker. */
+const char *const env_reserved[] = {
+	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
+	"WATCHDOG_USEC", "WATCHDOG_PID", "CLUSTERD_WORKER",
+	"CLUSTERD_GENERATION", NULL
+};
 
 enum section {
 	SEC_NONE = 0,		/* before the first [section] */
@@ -42,24 +52,48 @@ enum section {
 	SEC_OTHER,		/* CONFIG_CLIENT: a section it skips */
 };
 
+/* How a value is parsed and stored; kinds[] has a setter and a
+ * comparison for each. */
 enum key_type {
-	KT_NAME,		/* [A-Za-z0-9._-]{1,63} */
-	KT_WORKERS,		/* auto or an integer */
-	KT_USER,
-	KT_GROUP,
-	KT_PATH,		/* absolute; relative to FILE's directory */
+	KT_NAME,		/* char *, [A-Za-z0-9._-]{1,63} */
+	KT_USER,		/* char *, the user's name */
+	KT_GROUP,		/* char *, the group's name */
+	KT_GID,			/* gid_t */
+	KT_PATH,		/* char *, absolute; relative to FILE's dir */
 	KT_DIR,			/* KT_PATH that must be a directory */
-	KT_ADDRESS,
+	KT_ADDRESS,		/* char * as written; fills its listener */
 	KT_INT,
-	KT_ENUM,
-	KT_MODE,		/* octal file mode */
-	KT_SOCKGROUP,
-	KT_COMMAND,
-	KT_ENV,			/* NAME=VALUE, repeatable */
-	KT_DURATION,
-	KT_SIZE,
-	KT_SIGNAL,
+	KT_ENUM,		/* int, the index in words */
+	KT_MODE,		/* int, octal file mode */
+	KT_COMMAND,		/* char * as written; also sets argv */
+	KT_ENV,			/* char **, NAME=VALUE, repeatable */
+	KT_DURATION,		/* double, seconds */
+	KT_SIZE,		/* uint64_t, bytes */
+	KT_SIGNAL,		/* int */
 };
+
+/* Every key, in table order (config_needs_restart names the first). */
+enum key_id {
+	KEY_NAME, KEY_WORKERS, KEY_USER, KEY_GROUP, KEY_CONTROL, KEY_PIDFILE,
+	KEY_LOG,
+	KEY_ADDRESS, KEY_BACKLOG, KEY_SOCKETS, KEY_SOCKET_MODE,
+	KEY_SOCKET_GROUP,
+	KEY_COMMAND, KEY_DIRECTORY, KEY_ENV, KEY_READY, KEY_READY_DELAY,
+	KEY_READY_TIMEOUT, KEY_STOP_SIGNAL, KEY_STOP_TIMEOUT,
+	KEY_RESTART_DELAY, KEY_RESTART_DELAY_MAX, KEY_WATCHDOG,
+	KEY_MAX_MEMORY,
+	NKEYS
+};
+
+/* Key flags. */
+#define K_RELOAD	0x01	/* a reload can change it */
+#define K_CLIENT	0x02	/* CONFIG_CLIENT reads it */
+#define K_REPEAT	0x04	/* may be given more than once */
+
+struct parse;
+struct key;
+typedef int	 key_setter(struct parse *, const struct key *, void *,
+		    const char *);
 
 struct key {
 	enum section		 section;
@@ -68,62 +102,16 @@ struct key {
 	size_t			 off;	/* in struct config or config_listen */
 	double			 min, max;
 	const char		*def;	/* parsed like a value; NULL: none */
-	bool			 reload;	/* a reload can change it */
-	bool			 client;	/* CONFIG_CLIENT reads it */
+	unsigned		 flags;	/* K_* */
 	const char *const	*words;	/* KT_ENUM: the values, in enum order */
-};
-
-static const char *const sockets_words[] = { "per-worker", "shared", NULL };
-static const char *const ready_words[] = { "delay", "notify", NULL };
-
-#define C(f)	offsetof(struct config, f)
-#define L(f)	offsetof(struct config_listen, f)
-
-/*
- * Every key clusterd knows. Defaults are written as they would be in FILE
- * and go through the same parser; keys without one are computed (name,
- * control, pidfile) or stay unset. clusterd.conf(5) documents this table.
- */
-static const struct key keys[] = {
-	/* section	name		type	   field	min max  default  reload client */
-	{ SEC_CLUSTER, "name",		KT_NAME,   C(name),	0, 0,	NULL,	false, true, NULL },
-	{ SEC_CLUSTER, "workers",	KT_WORKERS, C(workers),	1, WORKERS_MAX, "auto", true, false, NULL },
-	{ SEC_CLUSTER, "user",		KT_USER,   C(user),	0, 0,	NULL,	false, false, NULL },
-	{ SEC_CLUSTER, "group",		KT_GROUP,  C(group),	0, 0,	NULL,	false, false, NULL },
-	{ SEC_CLUSTER, "control",	KT_PATH,   C(control),	0, 0,	NULL,	false, true, NULL },
-	{ SEC_CLUSTER, "pidfile",	KT_PATH,   C(pidfile),	0, 0,	NULL,	false, true, NULL },
-	{ SEC_CLUSTER, "log",		KT_PATH,   C(log),	0, 0,	NULL,	true, true, NULL },
-
-	{ SEC_LISTEN, "address",	KT_ADDRESS, L(address),	0, 0,	NULL,	true, false, NULL },
-	{ SEC_LISTEN, "backlog",	KT_INT,    L(backlog),	1, 65535, "511", true, false, NULL },
-	{ SEC_LISTEN, "sockets",	KT_ENUM,   L(sockets),	0, 0,	"per-worker", false, false, sockets_words },
-	{ SEC_LISTEN, "socket_mode",	KT_MODE,   L(socket_mode), 0, 0777, NULL, true, false, NULL },
-	{ SEC_LISTEN, "socket_group",	KT_SOCKGROUP, L(socket_gid), 0, 0, NULL, true, false, NULL },
-
-	{ SEC_WORKER, "command",	KT_COMMAND, C(command),	0, 0,	NULL,	true, false, NULL },
-	{ SEC_WORKER, "directory",	KT_DIR,    C(directory), 0, 0,	NULL,	true, false, NULL },
-	{ SEC_WORKER, "env",		KT_ENV,    C(env),	0, 0,	NULL,	true, false, NULL },
-	{ SEC_WORKER, "ready",		KT_ENUM,   C(ready),	0, 0,	"delay", true, false, ready_words },
-	{ SEC_WORKER, "ready_delay",	KT_DURATION, C(ready_delay), 0, DURATION_MAX, "1s", true, false, NULL },
-	{ SEC_WORKER, "ready_timeout",	KT_DURATION, C(ready_timeout), 0.01, DURATION_MAX, "30s", true, false, NULL },
-	{ SEC_WORKER, "stop_signal",	KT_SIGNAL, C(stop_signal), 0, 0, "TERM", true, false, NULL },
-	{ SEC_WORKER, "stop_timeout",	KT_DURATION, C(stop_timeout), 0, DURATION_MAX, "10s", true, false, NULL },
-	{ SEC_WORKER, "restart_delay",	KT_DURATION, C(restart_delay), 0.001, DURATION_MAX, "100ms", true, false, NULL },
-	{ SEC_WORKER, "restart_delay_max", KT_DURATION, C(restart_delay_max), 0.001, DURATION_MAX, "30s", true, false, NULL },
-	{ SEC_WORKER, "watchdog",	KT_DURATION, C(watchdog), 0, DURATION_MAX, "0", true, false, NULL },
-	{ SEC_WORKER, "max_memory",	KT_SIZE,   C(max_memory), 0, 1125899906842624.0, "0", true, false, NULL },
-};
-
-#undef C
-#undef L
-
-#define NKEYS	((int)(sizeof(keys) / sizeof(keys[0])))
-
-/* Environment variables clusterd sets itself for every worker. */
-static const char *const env_reserved[] = {
-	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
-	"WATCHDOG_USEC", "WATCHDOG_PID", "CLUSTERD_WORKER",
-	"CLUSTERD_GENERATION", NULL
+	/* Hooks, NULL for none: set replaces the type's setter, check runs
+	 * after a successful set, same replaces the type's comparison in
+	 * config_needs_restart. */
+	key_setter		*set;
+	int			(*check)(struct parse *, const struct key *,
+				    const void *);
+	bool			(*same)(const struct config *,
+				    const struct config *);
 };
 
 /* One parse of one FILE. */
@@ -133,20 +121,18 @@ struct parse {
 	int			 flags;
 	struct config		*cfg;
 
-	int			 line;		/* our own count */
-	char			*buf;		/* getline */
+	int			 line;		/* of the line last read */
+	char			*buf;		/* that line, without its end */
 	size_t			 bufsz;
+	const char		*str;		/* inih's copy of it */
+	int			 handled;	/* last line the handler saw */
 	bool			 content;	/* a line that is not a comment */
 
 	enum section		 sec;
 	char			 secname[128];	/* as canonical: "listen web" */
 	int			 cur;		/* SEC_LISTEN: index in listens */
 	int			 cluster_line, worker_line;
-
-	bool			 cut;		/* an inline comment was removed */
-	bool			 long_pending;	/* the handler takes long_* */
-	char			*long_key;
-	char			*long_value;
+	bool			 cut;		/* inih cut an inline comment */
 
 	int			 seen[NKEYS];	/* line of each [cluster]/[worker] key */
 	int			(*lseen)[NKEYS];	/* the same per listener */
@@ -166,23 +152,126 @@ static int	 parse_fail(struct parse *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 static int	 key_fail(struct parse *, const struct key *, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+static void	 format_duration(double, char *, size_t);
+static key_setter set_name, set_user, set_group, set_gid, set_path, set_dir,
+		    set_address, set_int, set_enum, set_mode, set_command,
+		    set_env, set_duration, set_size, set_signal, set_workers;
+static bool	 same_str(const void *, const void *);
+static bool	 same_int(const void *, const void *);
+static bool	 same_gid(const void *, const void *);
+static bool	 same_strv(const void *, const void *);
+static bool	 same_double(const void *, const void *);
+static bool	 same_u64(const void *, const void *);
+static bool	 same_user(const struct config *, const struct config *);
+static bool	 same_group(const struct config *, const struct config *);
+static int	 check_sun_path(struct parse *, const struct key *,
+		    const void *);
+static int	 check_catchable(struct parse *, const struct key *,
+		    const void *);
 static char	*config_reader(char *, int, void *);
 static int	 config_handler(void *, const char *, const char *,
-		    const char *);
+		    const char *, int);
 static int	 config_set(struct parse *, const char *, const char *);
-static int	 config_section(struct parse *, char *);
+static int	 config_section(struct parse *);
 static int	 config_defaults(struct parse *);
 static int	 config_validate(struct parse *);
 static int	 config_paths(struct parse *);
-static const char *find_sep(const char *, const char *);
-static char	*path_resolve(const char *, const char *);
-static bool	 valid_name(const char *);
-static int	 parse_int(const char *, long long *);
-static const char *parse_number(const char *, double *);
-static int	 split_command(const char *, char ***, const char **);
-static int	 parse_address(const char *, const char *,
-		    struct config_listen *, const char **);
-static void	 format_duration(double, char *, size_t);
+
+static const struct {
+	key_setter	*set;
+	bool		(*same)(const void *, const void *);
+} kinds[] = {
+	[KT_NAME]	= { set_name,	  same_str },
+	[KT_USER]	= { set_user,	  same_str },
+	[KT_GROUP]	= { set_group,	  same_str },
+	[KT_GID]	= { set_gid,	  same_gid },
+	[KT_PATH]	= { set_path,	  same_str },
+	[KT_DIR]	= { set_dir,	  same_str },
+	[KT_ADDRESS]	= { set_address,  same_str },
+	[KT_INT]	= { set_int,	  same_int },
+	[KT_ENUM]	= { set_enum,	  same_int },
+	[KT_MODE]	= { set_mode,	  same_int },
+	[KT_COMMAND]	= { set_command,  same_str },
+	[KT_ENV]	= { set_env,	  same_strv },
+	[KT_DURATION]	= { set_duration, same_double },
+	[KT_SIZE]	= { set_size,	  same_u64 },
+	[KT_SIGNAL]	= { set_signal,	  same_int },
+};
+
+static const char *const sockets_words[] = { "per-worker", "shared", NULL };
+static const char *const ready_words[] = { "delay", "notify", NULL };
+
+#define C(f)	.off = offsetof(struct config, f)
+#define L(f)	.off = offsetof(struct config_listen, f)
+
+/*
+ * Every key clusterd knows. Defaults are written as they would be in FILE
+ * and go through the same parser; keys without one are computed (name,
+ * control, pidfile) or stay unset. clusterd.conf(5) documents this table.
+ */
+static const struct key keys[NKEYS] = {
+	[KEY_NAME] = { SEC_CLUSTER, "name", KT_NAME, C(name),
+	    .flags = K_CLIENT },
+	[KEY_WORKERS] = { SEC_CLUSTER, "workers", KT_INT, C(workers),
+	    .min = 1, .max = WORKERS_MAX, .def = "auto", .flags = K_RELOAD,
+	    .set = set_workers },
+	[KEY_USER] = { SEC_CLUSTER, "user", KT_USER, C(user),
+	    .same = same_user },
+	[KEY_GROUP] = { SEC_CLUSTER, "group", KT_GROUP, C(group),
+	    .same = same_group },
+	[KEY_CONTROL] = { SEC_CLUSTER, "control", KT_PATH, C(control),
+	    .flags = K_CLIENT, .check = check_sun_path },
+	[KEY_PIDFILE] = { SEC_CLUSTER, "pidfile", KT_PATH, C(pidfile),
+	    .flags = K_CLIENT },
+	[KEY_LOG] = { SEC_CLUSTER, "log", KT_PATH, C(log),
+	    .flags = K_RELOAD | K_CLIENT },
+
+	[KEY_ADDRESS] = { SEC_LISTEN, "address", KT_ADDRESS, L(address),
+	    .flags = K_RELOAD },
+	[KEY_BACKLOG] = { SEC_LISTEN, "backlog", KT_INT, L(backlog),
+	    .min = 1, .max = 65535, .def = "511", .flags = K_RELOAD },
+	[KEY_SOCKETS] = { SEC_LISTEN, "sockets", KT_ENUM, L(sockets),
+	    .def = "per-worker", .words = sockets_words },
+	[KEY_SOCKET_MODE] = { SEC_LISTEN, "socket_mode", KT_MODE,
+	    L(socket_mode), .max = 0777, .flags = K_RELOAD },
+	[KEY_SOCKET_GROUP] = { SEC_LISTEN, "socket_group", KT_GID,
+	    L(socket_gid), .flags = K_RELOAD },
+
+	[KEY_COMMAND] = { SEC_WORKER, "command", KT_COMMAND, C(command),
+	    .flags = K_RELOAD },
+	[KEY_DIRECTORY] = { SEC_WORKER, "directory", KT_DIR, C(directory),
+	    .flags = K_RELOAD },
+	[KEY_ENV] = { SEC_WORKER, "env", KT_ENV, C(env),
+	    .flags = K_RELOAD | K_REPEAT },
+	[KEY_READY] = { SEC_WORKER, "ready", KT_ENUM, C(ready),
+	    .def = "delay", .flags = K_RELOAD, .words = ready_words },
+	[KEY_READY_DELAY] = { SEC_WORKER, "ready_delay", KT_DURATION,
+	    C(ready_delay), .max = DURATION_MAX, .def = "1s",
+	    .flags = K_RELOAD },
+	[KEY_READY_TIMEOUT] = { SEC_WORKER, "ready_timeout", KT_DURATION,
+	    C(ready_timeout), .min = 0.01, .max = DURATION_MAX, .def = "30s",
+	    .flags = K_RELOAD },
+	[KEY_STOP_SIGNAL] = { SEC_WORKER, "stop_signal", KT_SIGNAL,
+	    C(stop_signal), .def = "TERM", .flags = K_RELOAD,
+	    .check = check_catchable },
+	[KEY_STOP_TIMEOUT] = { SEC_WORKER, "stop_timeout", KT_DURATION,
+	    C(stop_timeout), .max = DURATION_MAX, .def = "10s",
+	    .flags = K_RELOAD },
+	[KEY_RESTART_DELAY] = { SEC_WORKER, "restart_delay", KT_DURATION,
+	    C(restart_delay), .min = 0.001, .max = DURATION_MAX,
+	    .def = "100ms", .flags = K_RELOAD },
+	[KEY_RESTART_DELAY_MAX] = { SEC_WORKER, "restart_delay_max",
+	    KT_DURATION, C(restart_delay_max), .min = 0.001,
+	    .max = DURATION_MAX, .def = "30s", .flags = K_RELOAD },
+	[KEY_WATCHDOG] = { SEC_WORKER, "watchdog", KT_DURATION, C(watchdog),
+	    .max = DURATION_MAX, .def = "0", .flags = K_RELOAD },
+	[KEY_MAX_MEMORY] = { SEC_WORKER, "max_memory", KT_SIZE,
+	    C(max_memory), .max = 1125899906842624.0, .def = "0",
+	    .flags = K_RELOAD },
+};
+
+#undef C
+#undef L
 
 /* ------------------------------------------------------------------ */
 /* Messages                                                           */
@@ -211,22 +300,17 @@ parse_fail(struct parse *p, int line, const char *fmt, ...)
 static int
 key_fail(struct parse *p, const struct key *k, const char *fmt, ...)
 {
-	char	 msg[640];
-	va_list	 ap;
+	char		 msg[640];
+	va_list		 ap;
+	bool		 l = k->section == SEC_LISTEN;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (p->cut)
-		return parse_fail(p, p->line, "'%s'%s%s%s: %s (a ';' after "
-		    "whitespace starts a comment: write \\; for a literal ';')",
-		    k->name, k->section == SEC_LISTEN ? " in [" : "",
-		    k->section == SEC_LISTEN ? p->secname : "",
-		    k->section == SEC_LISTEN ? "]" : "", msg);
-	return parse_fail(p, p->line, "'%s'%s%s%s: %s", k->name,
-	    k->section == SEC_LISTEN ? " in [" : "",
-	    k->section == SEC_LISTEN ? p->secname : "",
-	    k->section == SEC_LISTEN ? "]" : "", msg);
+	return parse_fail(p, p->line, "'%s'%s%s%s: %s%s", k->name,
+	    l ? " in [" : "", l ? p->secname : "", l ? "]" : "", msg,
+	    p->cut ? " (a ';' after whitespace starts a comment: write \\; "
+	    "for a literal ';')" : "");
 }
 
 static void
@@ -243,682 +327,7 @@ format_duration(double s, char *buf, size_t len)
 }
 
 /* ------------------------------------------------------------------ */
-/* Pure parsers                                                       */
-
-/* Decimal "12" or "1.5": at most 15 integer and 9 fraction digits. */
-static const char *
-parse_number(const char *s, double *ret)
-{
-	unsigned long long	 ip = 0, fp = 0, scale = 1;
-	int			 ni = 0, nf = 0;
-
-	while (isdigit((unsigned char)*s)) {
-		if (++ni > 15)
-			return NULL;
-		ip = ip * 10 + (unsigned)(*s++ - '0');
-	}
-	if (*s == '.') {
-		s++;
-		while (isdigit((unsigned char)*s)) {
-			if (++nf > 9)
-				return NULL;
-			fp = fp * 10 + (unsigned)(*s++ - '0');
-			scale *= 10;
-		}
-		if (nf == 0)
-			return NULL;
-	}
-	if (ni == 0 && nf == 0)
-		return NULL;
-	*ret = (double)ip + (double)fp / (double)scale;
-	return s;
-}
-
-/* "-12", "300": a decimal integer (the table checks the range). */
-static int
-parse_int(const char *s, long long *ret)
-{
-	long long	 v = 0;
-	bool		 neg = false;
-
-	if (*s == '-') {
-		neg = true;
-		s++;
-	}
-	if (*s == '\0')
-		return -EINVAL;
-	for (; *s != '\0'; s++) {
-		if (!isdigit((unsigned char)*s) || v > 100000000000LL)
-			return -EINVAL;
-		v = v * 10 + (*s - '0');
-	}
-	*ret = neg ? -v : v;
-	return 0;
-}
-
-int
-config_parse_duration(const char *s, double *ret_seconds)
-{
-	const char	*u;
-	double		 v, mult;
-
-	if ((u = parse_number(s, &v)) == NULL)
-		return -EINVAL;
-	if (strcmp(u, "") == 0 || strcmp(u, "s") == 0)
-		mult = 1;
-	else if (strcmp(u, "ms") == 0)
-		mult = 0.001;
-	else if (strcmp(u, "m") == 0)
-		mult = 60;
-	else if (strcmp(u, "h") == 0)
-		mult = 3600;
-	else
-		return -EINVAL;
-	*ret_seconds = v * mult;
-	return 0;
-}
-
-int
-config_parse_size(const char *s, uint64_t *ret_bytes)
-{
-	const char	*u;
-	double		 v, mult;
-
-	if ((u = parse_number(s, &v)) == NULL)
-		return -EINVAL;
-	if (*u == '\0')
-		mult = 1;
-	else {
-		switch (toupper((unsigned char)*u)) {
-		case 'K':
-			mult = 1024.0;
-			break;
-		case 'M':
-			mult = 1024.0 * 1024;
-			break;
-		case 'G':
-			mult = 1024.0 * 1024 * 1024;
-			break;
-		default:
-			return -EINVAL;
-		}
-		u++;
-		if (toupper((unsigned char)*u) == 'B')
-			u++;
-		if (*u != '\0')
-			return -EINVAL;
-	}
-	v = floor(v * mult);
-	if (v >= 9223372036854775808.0)		/* 2^63 */
-		return -EINVAL;
-	*ret_bytes = (uint64_t)v;
-	return 0;
-}
-
-static const struct {
-	const char	*name;
-	int		 signo;
-} signals[] = {
-	{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
-	{ "ILL", SIGILL }, { "TRAP", SIGTRAP }, { "ABRT", SIGABRT },
-	{ "BUS", SIGBUS }, { "FPE", SIGFPE }, { "KILL", SIGKILL },
-	{ "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
-	{ "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM },
-#ifdef SIGSTKFLT
-	{ "STKFLT", SIGSTKFLT },
-#endif
-	{ "CHLD", SIGCHLD }, { "CONT", SIGCONT }, { "STOP", SIGSTOP },
-	{ "TSTP", SIGTSTP }, { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU },
-	{ "URG", SIGURG }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
-	{ "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH },
-	{ "IO", SIGIO },
-#ifdef SIGPWR
-	{ "PWR", SIGPWR },
-#endif
-	{ "SYS", SIGSYS },
-};
-
-/* "TERM", "SIGTERM", "term", "15"; realtime signals by number. */
-int
-config_parse_signal(const char *s, int *ret_signo)
-{
-	long long	 n;
-	size_t		 i;
-
-	if (isdigit((unsigned char)*s)) {
-		if (parse_int(s, &n) < 0 || n < 1 || n > SIGRTMAX)
-			return -EINVAL;
-		*ret_signo = (int)n;
-		return 0;
-	}
-	if (strncasecmp(s, "SIG", 3) == 0)
-		s += 3;
-	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
-		if (strcasecmp(s, signals[i].name) == 0) {
-			*ret_signo = signals[i].signo;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-/* "TERM"; a number for signals without a name (static buffer). */
-const char *
-config_signame(int signo)
-{
-	static char	 buf[16];
-	size_t		 i;
-
-	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
-		if (signals[i].signo == signo)
-			return signals[i].name;
-	snprintf(buf, sizeof buf, "%d", signo);
-	return buf;
-}
-
-static void
-argv_free(char **argv, int n)
-{
-	int	 i;
-
-	for (i = 0; i < n; i++)
-		free(argv[i]);
-	free(argv);
-}
-
-void
-config_free_argv(char **argv)
-{
-	char	**a;
-
-	if (argv == NULL)
-		return;
-	for (a = argv; *a != NULL; a++)
-		free(*a);
-	free(argv);
-}
-
-/*
- * Split like a shell, expand nothing: blanks separate words; '...' is
- * literal; in "..." a backslash escapes only \ " $ ` and newline; elsewhere
- * a backslash escapes the next character.
- */
-static int
-split_command(const char *s, char ***ret_argv, const char **why)
-{
-	char	**argv = NULL, **na, *word;
-	size_t	  wlen;
-	int	  argc = 0;
-	char	  quote;
-
-	if ((word = malloc(strlen(s) + 1)) == NULL) {
-		*why = "out of memory";
-		return -ENOMEM;
-	}
-	for (;;) {
-		while (*s == ' ' || *s == '\t' || *s == '\n')
-			s++;
-		if (*s == '\0')
-			break;
-		wlen = 0;
-		quote = 0;
-		for (; *s != '\0'; s++) {
-			if (quote == '\'') {
-				if (*s == '\'')
-					quote = 0;
-				else
-					word[wlen++] = *s;
-			} else if (quote == '"') {
-				if (*s == '"')
-					quote = 0;
-				else if (*s == '\\' && s[1] != '\0' &&
-				    strchr("\\\"$`\n", s[1]) != NULL)
-					word[wlen++] = *++s;
-				else
-					word[wlen++] = *s;
-			} else if (*s == ' ' || *s == '\t' || *s == '\n')
-				break;
-			else if (*s == '\'' || *s == '"')
-				quote = *s;
-			else if (*s == '\\') {
-				if (s[1] == '\0') {
-					*why = "ends with a backslash";
-					goto fail;
-				}
-				word[wlen++] = *++s;
-			} else
-				word[wlen++] = *s;
-		}
-		if (quote != 0) {
-			*why = quote == '\'' ? "unterminated ' quote" :
-			    "unterminated \" quote";
-			goto fail;
-		}
-		if ((na = realloc(argv, (argc + 2) * sizeof(*argv))) == NULL)
-			goto nomem;
-		argv = na;
-		if ((argv[argc] = strndup(word, wlen)) == NULL)
-			goto nomem;
-		argv[++argc] = NULL;
-	}
-	free(word);
-	if (argc == 0) {
-		*why = "empty command";
-		free(argv);
-		return -EINVAL;
-	}
-	*ret_argv = argv;
-	return 0;
-nomem:
-	*why = "out of memory";
-fail:
-	free(word);
-	argv_free(argv, argc);
-	return -EINVAL;
-}
-
-int
-config_split_command(const char *s, char ***ret_argv)
-{
-	const char	*why;
-
-	return split_command(s, ret_argv, &why) < 0 ? -EINVAL : 0;
-}
-
-/* Lexically clean an absolute path: no ".", "..", "//" or trailing "/". */
-static char *
-path_clean(const char *in)
-{
-	const char	*p, *e;
-	char		*out;
-	size_t		 o = 0, len;
-
-	if ((out = malloc(strlen(in) + 2)) == NULL)
-		return NULL;
-	for (p = in; *p != '\0'; p = e) {
-		while (*p == '/')
-			p++;
-		if (*p == '\0')
-			break;
-		e = strchrnul(p, '/');
-		len = (size_t)(e - p);
-		if (len == 1 && p[0] == '.')
-			continue;
-		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			while (o > 0 && out[o - 1] != '/')
-				o--;
-			if (o > 0)
-				o--;
-			continue;
-		}
-		out[o++] = '/';
-		memcpy(out + o, p, len);
-		o += len;
-	}
-	if (o == 0)
-		out[o++] = '/';
-	out[o] = '\0';
-	return out;
-}
-
-/* p as an absolute path: relative ones are relative to basedir. */
-static char *
-path_resolve(const char *basedir, const char *p)
-{
-	char	*joined, *out;
-
-	if (p[0] == '/' || basedir == NULL)
-		return path_clean(p);
-	if (asprintf(&joined, "%s/%s", basedir, p) < 0)
-		return NULL;
-	out = path_clean(joined);
-	free(joined);
-	return out;
-}
-
-/* "port" as 1..65535. */
-static int
-parse_port(const char *s, in_port_t *ret)
-{
-	long long	 n;
-
-	if (!isdigit((unsigned char)*s) || parse_int(s, &n) < 0 ||
-	    n < 1 || n > 65535)
-		return -EINVAL;
-	*ret = htons((in_port_t)n);
-	return 0;
-}
-
-/* A host (numeric preferred, else resolved; first IPv4 result wins). */
-static int
-resolve_host(const char *host, int family, in_port_t port,
-    struct sockaddr_storage *ss, socklen_t *len, const char **why)
-{
-	static char		 msg[160];
-	struct addrinfo		 hints, *res, *ai, *pick = NULL;
-	int			 rc;
-
-	/* Dotted digits: an IPv4 address in full, never a host name. */
-	if (family != AF_INET6 && strspn(host, "0123456789.") ==
-	    strlen(host)) {
-		struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
-
-		memset(ss, 0, sizeof(*ss));
-		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
-			snprintf(msg, sizeof msg, "bad IPv4 address '%s'",
-			    host);
-			*why = msg;
-			return -EINVAL;
-		}
-		sin->sin_family = AF_INET;
-		sin->sin_port = port;
-		*len = sizeof(*sin);
-		return 0;
-	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = family;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST;
-	rc = getaddrinfo(host, NULL, &hints, &res);
-	if (rc != 0 && family == AF_UNSPEC) {
-		hints.ai_flags = 0;
-		rc = getaddrinfo(host, NULL, &hints, &res);
-	}
-	if (rc != 0) {
-		if (family == AF_INET6)
-			snprintf(msg, sizeof msg, "bad IPv6 address '%s'",
-			    host);
-		else
-			snprintf(msg, sizeof msg, "cannot resolve '%s': %s",
-			    host, gai_strerror(rc));
-		*why = msg;
-		return -EINVAL;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-			continue;
-		if (pick == NULL || (pick->ai_family != AF_INET &&
-		    ai->ai_family == AF_INET))
-			pick = ai;
-	}
-	if (pick == NULL || pick->ai_addrlen > sizeof(*ss)) {
-		freeaddrinfo(res);
-		snprintf(msg, sizeof msg, "no IP address for '%s'", host);
-		*why = msg;
-		return -EINVAL;
-	}
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, pick->ai_addr, pick->ai_addrlen);
-	*len = pick->ai_addrlen;
-	if (pick->ai_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = port;
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = port;
-	freeaddrinfo(res);
-	return 0;
-}
-
-/* host:port, [v6]:port, :port (all IPv4 addresses), unix:/path. */
-static int
-parse_address(const char *s, const char *basedir, struct config_listen *ret,
-    const char **why)
-{
-	static char		 msg[160];
-	struct sockaddr_storage	 ss;
-	struct sockaddr_un	*sun;
-	socklen_t		 len;
-	in_port_t		 port;
-	const char		*colon, *end;
-	char			*host = NULL, *path = NULL, *addr;
-	int			 family = AF_INET;
-
-	memset(&ss, 0, sizeof ss);
-	if (strncmp(s, "unix:", 5) == 0) {
-		if (s[5] == '\0') {
-			*why = "empty unix: path";
-			return -EINVAL;
-		}
-		if (s[5] == '@') {
-			*why = "abstract unix sockets are not supported";
-			return -EINVAL;
-		}
-		if ((path = path_resolve(basedir, s + 5)) == NULL)
-			goto nomem;
-		if (strlen(path) > SUN_PATH_MAX) {
-			snprintf(msg, sizeof msg, "unix socket path too long "
-			    "(%zu bytes, at most %zu)", strlen(path),
-			    SUN_PATH_MAX);
-			*why = msg;
-			free(path);
-			return -ENAMETOOLONG;
-		}
-		sun = (struct sockaddr_un *)&ss;
-		sun->sun_family = AF_UNIX;
-		memcpy(sun->sun_path, path, strlen(path) + 1);
-		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-		    strlen(path) + 1);
-		family = AF_UNIX;
-	} else if (s[0] == '[') {
-		if ((end = strchr(s, ']')) == NULL || end[1] != ':') {
-			*why = "expected [IPv6]:port";
-			return -EINVAL;
-		}
-		if (parse_port(end + 2, &port) < 0) {
-			*why = "bad port (expected 1..65535)";
-			return -EINVAL;
-		}
-		if ((host = strndup(s + 1, (size_t)(end - s - 1))) == NULL)
-			goto nomem;
-		if (resolve_host(host, AF_INET6, port, &ss, &len, why) < 0) {
-			free(host);
-			return -EINVAL;
-		}
-		free(host);
-		family = AF_INET6;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL) {
-			*why = "expected host:port, [IPv6]:port, :port or "
-			    "unix:/path";
-			return -EINVAL;
-		}
-		if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
-			*why = "an IPv6 address needs brackets: [::1]:8080";
-			return -EINVAL;
-		}
-		if (parse_port(colon + 1, &port) < 0) {
-			*why = "bad port (expected 1..65535)";
-			return -EINVAL;
-		}
-		if (colon == s) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-			sin->sin_family = AF_INET;
-			sin->sin_addr.s_addr = htonl(INADDR_ANY);
-			sin->sin_port = port;
-			len = sizeof(*sin);
-		} else {
-			if ((host = strndup(s, (size_t)(colon - s))) == NULL)
-				goto nomem;
-			if (resolve_host(host, AF_UNSPEC, port, &ss, &len,
-			    why) < 0) {
-				free(host);
-				return -EINVAL;
-			}
-			free(host);
-			family = ss.ss_family;
-		}
-	}
-	if ((addr = strdup(s)) == NULL) {
-		free(path);
-		goto nomem;
-	}
-	ret->address = addr;
-	ret->path = path;
-	ret->family = family;
-	ret->addr = ss;
-	ret->addrlen = len;
-	return 0;
-nomem:
-	*why = "out of memory";
-	return -ENOMEM;
-}
-
-int
-config_parse_address(const char *s, const char *basedir,
-    struct config_listen *ret)
-{
-	const char	*why;
-
-	return parse_address(s, basedir, ret, &why) < 0 ? -EINVAL : 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* CPUs                                                               */
-
-/* The cpu.max quota of one cgroup v2 directory, or of a v1 cpu cgroup. */
-static int
-cgroup_quota(const char *dir, bool v1)
-{
-	char		 path[PATH_MAX + 32], buf[64];
-	FILE		*fp;
-	long long	 quota, period;
-	int		 n;
-
-	if (v1) {
-		snprintf(path, sizeof path, "%s/cpu.cfs_quota_us", dir);
-		if ((fp = fopen(path, "re")) == NULL)
-			return 0;
-		n = fscanf(fp, "%lld", &quota);
-		fclose(fp);
-		snprintf(path, sizeof path, "%s/cpu.cfs_period_us", dir);
-		if (n != 1 || quota <= 0 || (fp = fopen(path, "re")) == NULL)
-			return 0;
-		n = fscanf(fp, "%lld", &period);
-		fclose(fp);
-	} else {
-		snprintf(path, sizeof path, "%s/cpu.max", dir);
-		if ((fp = fopen(path, "re")) == NULL)
-			return 0;
-		/* "200000 100000"; "max 100000" is no quota */
-		n = fgets(buf, sizeof buf, fp) != NULL &&
-		    sscanf(buf, "%lld %lld", &quota, &period) == 2;
-		fclose(fp);
-	}
-	if (n != 1 || quota <= 0 || period <= 0)
-		return 0;
-	n = (int)((quota + period - 1) / period);
-	return n < 1 ? 1 : n;
-}
-
-/* The smallest quota from the cgroup at rel up to the hierarchy's root. */
-static int
-cgroup_cpus(const char *root, const char *rel, bool v1)
-{
-	char	 dir[PATH_MAX], *slash;
-	int	 q, best = 0;
-
-	if (snprintf(dir, sizeof dir, "%s%s", root, rel) >= (int)sizeof dir)
-		return 0;
-	for (;;) {
-		q = cgroup_quota(dir, v1);
-		if (q > 0 && (best == 0 || q < best))
-			best = q;
-		if (strlen(dir) <= strlen(root))
-			break;
-		if ((slash = strrchr(dir, '/')) == NULL)
-			break;
-		*slash = '\0';
-	}
-	return best;
-}
-
-/*
- * CPUs this process may use: its affinity mask, capped by a cgroup CPU
- * quota (cgroup v2 cpu.max, or v1 cpu.cfs_quota_us), which is what limits a
- * container whose affinity mask still shows every host CPU.
- */
-int
-config_cpus(void)
-{
-	cpu_set_t	*set;
-	size_t		 size;
-	FILE		*fp;
-	char		*line = NULL, *rel, *ctl;
-	size_t		 linesz = 0;
-	int		 ncpu = 0, n, q, quota = 0;
-
-	for (n = 1024; n <= 1 << 20 && ncpu == 0; n *= 2) {
-		if ((set = CPU_ALLOC(n)) == NULL)
-			break;
-		size = CPU_ALLOC_SIZE(n);
-		CPU_ZERO_S(size, set);
-		if (sched_getaffinity(0, size, set) == 0)
-			ncpu = CPU_COUNT_S(size, set);
-		CPU_FREE(set);
-		if (ncpu == 0 && errno != EINVAL)
-			break;
-	}
-	if (ncpu <= 0 && (ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN)) <= 0)
-		ncpu = 1;
-
-	/* Lines of /proc/self/cgroup: "0::/path" (v2), "4:cpu,cpuacct:/p" */
-	if ((fp = fopen("/proc/self/cgroup", "re")) != NULL) {
-		while (getline(&line, &linesz, fp) > 0) {
-			line[strcspn(line, "\n")] = '\0';
-			if ((ctl = strchr(line, ':')) == NULL ||
-			    (rel = strchr(ctl + 1, ':')) == NULL)
-				continue;
-			*rel++ = '\0';
-			ctl++;
-			q = 0;
-			if (*ctl == '\0') {
-				q = cgroup_cpus("/sys/fs/cgroup", rel, false);
-				if (q == 0)
-					q = cgroup_cpus(
-					    "/sys/fs/cgroup/unified", rel,
-					    false);
-			} else {
-				char	*tok, *save = NULL;
-
-				for (tok = strtok_r(ctl, ",", &save);
-				    tok != NULL;
-				    tok = strtok_r(NULL, ",", &save))
-					if (strcmp(tok, "cpu") == 0)
-						break;
-				if (tok != NULL) {
-					q = cgroup_cpus("/sys/fs/cgroup/cpu",
-					    rel, true);
-					if (q == 0)
-						q = cgroup_cpus(
-						    "/sys/fs/cgroup/cpu,cpuacct",
-						    rel, true);
-				}
-			}
-			if (q > 0 && (quota == 0 || q < quota))
-				quota = q;
-		}
-		free(line);
-		fclose(fp);
-	}
-	if (quota > 0 && quota < ncpu)
-		ncpu = quota;
-	return ncpu < 1 ? 1 : ncpu;
-}
-
-/* ------------------------------------------------------------------ */
-/* Setting one key                                                    */
-
-static bool
-valid_name(const char *s)
-{
-	size_t	 n = strlen(s);
-
-	if (n == 0 || n >= NAME_MAX_LEN || strcmp(s, ".") == 0 ||
-	    strcmp(s, "..") == 0)
-		return false;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789._-") == n;
-}
+/* Setting one key: the type's setter (or the key's own), then its check */
 
 static bool
 valid_env_name(const char *s, size_t n)
@@ -945,11 +354,22 @@ key_field(struct parse *p, const struct key *k)
 static int *
 key_seen(struct parse *p, const struct key *k)
 {
-	int	 i = (int)(k - keys);
-
 	if (k->section == SEC_LISTEN)
-		return &p->lseen[p->cur][i];
-	return &p->seen[i];
+		return &p->lseen[p->cur][k - keys];
+	return &p->seen[k - keys];
+}
+
+/* Parse value v for key k into its field; 0 or -1 with the error set. */
+static int
+key_set(struct parse *p, const struct key *k, const char *v)
+{
+	void	*field = key_field(p, k);
+	int	 rc;
+
+	rc = (k->set != NULL ? k->set : kinds[k->type].set)(p, k, field, v);
+	if (rc == 0 && k->check != NULL)
+		rc = k->check(p, k, field);
+	return rc;
 }
 
 static int
@@ -964,12 +384,212 @@ set_string(struct parse *p, char **field, const char *v)
 	return 0;
 }
 
+/* A name, or a number of an id that has one. */
 static int
-set_env(struct parse *p, const struct key *k, const char *v)
+lookup_id(const char *v, long long *ret)
+{
+	if (v[0] == '\0' || strspn(v, "0123456789") != strlen(v))
+		return -EINVAL;
+	return value_int(v, ret);
+}
+
+static int
+set_name(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	if (value_name(v) < 0)
+		return key_fail(p, k, "bad name '%s' (1 to %d of A-Z a-z 0-9 . "
+		    "_ -)", v, NAME_MAX_LEN - 1);
+	return set_string(p, field, v);
+}
+
+/* auto is 0 until the file is read: counting CPUs is not parsing. */
+static int
+set_workers(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	long long	 n;
+
+	if (strcmp(v, "auto") == 0) {
+		*(int *)field = 0;
+		return 0;
+	}
+	if (value_int(v, &n) < 0 || n < k->min || n > k->max)
+		return key_fail(p, k, "bad value '%s' (expected auto or "
+		    "%g..%g)", v, k->min, k->max);
+	*(int *)field = (int)n;
+	return 0;
+}
+
+static int
+set_user(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	struct passwd	*pw;
+	long long	 n;
+
+	if ((pw = getpwnam(v)) == NULL && lookup_id(v, &n) == 0)
+		pw = getpwuid((uid_t)n);
+	if (pw == NULL)
+		return key_fail(p, k, "unknown user '%s'", v);
+	p->user_uid = pw->pw_uid;
+	p->user_gid = pw->pw_gid;
+	/* The name, also for "33": workers need it for initgroups. */
+	return set_string(p, field, pw->pw_name);
+}
+
+static struct group *
+lookup_group(const char *v)
+{
+	struct group	*gr;
+	long long	 n;
+
+	if ((gr = getgrnam(v)) == NULL && lookup_id(v, &n) == 0)
+		gr = getgrgid((gid_t)n);
+	return gr;
+}
+
+static int
+set_group(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	struct group	*gr;
+
+	if ((gr = lookup_group(v)) == NULL)
+		return key_fail(p, k, "unknown group '%s'", v);
+	p->group_gid = gr->gr_gid;
+	return set_string(p, field, gr->gr_name);
+}
+
+static int
+set_gid(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	struct group	*gr;
+
+	if ((gr = lookup_group(v)) == NULL)
+		return key_fail(p, k, "unknown group '%s'", v);
+	*(gid_t *)field = gr->gr_gid;
+	return 0;
+}
+
+static int
+set_path(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	char	*path;
+
+	if (*v == '\0')
+		return key_fail(p, k, "empty path");
+	if ((path = value_path(p->cfg->dir, v)) == NULL)
+		return parse_fail(p, 0, "out of memory");
+	free(*(char **)field);
+	*(char **)field = path;
+	return 0;
+}
+
+static int
+set_dir(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	struct stat	 st;
+
+	if (set_path(p, k, field, v) < 0)
+		return -1;
+	if (stat(*(char **)field, &st) < 0)
+		return key_fail(p, k, "%s: %s", v, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return key_fail(p, k, "%s: not a directory", v);
+	return 0;
+}
+
+/* The control socket's path must fit in sun_path. */
+static int
+check_sun_path(struct parse *p, const struct key *k, const void *field)
+{
+	const char	*path = *(char *const *)field;
+
+	if (strlen(path) > SUN_PATH_MAX)
+		return key_fail(p, k, "path too long for a unix socket (%zu "
+		    "bytes, at most %zu)", strlen(path), SUN_PATH_MAX);
+	return 0;
+}
+
+/* The address as written in field; its listener gets the resolved one. */
+static int
+set_address(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	const char	*why;
+
+	(void)field;
+	if (value_address(v, p->cfg->dir, &p->cfg->listens[p->cur],
+	    &why) < 0)
+		return key_fail(p, k, "%s: %s", v, why);
+	return 0;
+}
+
+static int
+set_int(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	long long	 n;
+
+	if (value_int(v, &n) < 0)
+		return key_fail(p, k, "bad number '%s'", v);
+	if (n < k->min || n > k->max)
+		return key_fail(p, k, "%s out of range (%g..%g)", v, k->min,
+		    k->max);
+	*(int *)field = (int)n;
+	return 0;
+}
+
+static int
+set_enum(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	int	 i;
+
+	for (i = 0; k->words[i] != NULL; i++) {
+		if (strcmp(v, k->words[i]) == 0) {
+			*(int *)field = i;
+			return 0;
+		}
+	}
+	return key_fail(p, k, "bad value '%s' (expected %s or %s)", v,
+	    k->words[0], k->words[1]);
+}
+
+static int
+set_mode(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	long	 n;
+
+	if (*v == '\0' || strlen(v) > 4 || strspn(v, "01234567") != strlen(v))
+		return key_fail(p, k, "bad mode '%s' (expected octal, e.g. "
+		    "0660)", v);
+	n = strtol(v, NULL, 8);
+	if (n > k->max)
+		return key_fail(p, k, "%s out of range (0..0777)", v);
+	*(int *)field = (int)n;
+	return 0;
+}
+
+/* The command as written in field, its words in argv. */
+static int
+set_command(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	char		**argv;
+	const char	 *why;
+
+	if (value_command(v, &argv, &why) < 0)
+		return key_fail(p, k, "%s", why);
+	if (set_string(p, field, v) < 0) {
+		config_free_argv(argv);
+		return -1;
+	}
+	config_free_argv(p->cfg->argv);
+	p->cfg->argv = argv;
+	return 0;
+}
+
+/* One more NAME=VALUE in field (cfg->env, counted in cfg->nenv). */
+static int
+set_env(struct parse *p, const struct key *k, void *field, const char *v)
 {
 	struct config	 *cfg = p->cfg;
+	char		***env = field, **ne, *s;
 	const char	 *eq;
-	char		**ne, *s;
 	int		 *nl, i;
 	size_t		  n;
 
@@ -985,12 +605,12 @@ set_env(struct parse *p, const struct key *k, const char *v)
 			return key_fail(p, k, "%s is set by clusterd",
 			    env_reserved[i]);
 	for (i = 0; i < cfg->nenv; i++)
-		if (strncmp(cfg->env[i], v, n + 1) == 0)
+		if (strncmp((*env)[i], v, n + 1) == 0)
 			return key_fail(p, k, "%.*s set twice (first on "
 			    "line %d)", (int)n, v, p->env_lines[i]);
-	if ((ne = realloc(cfg->env, (cfg->nenv + 2) * sizeof(*ne))) == NULL)
+	if ((ne = realloc(*env, (cfg->nenv + 2) * sizeof(*ne))) == NULL)
 		return parse_fail(p, 0, "out of memory");
-	cfg->env = ne;
+	*env = ne;
 	ne[cfg->nenv] = NULL;
 	if ((nl = realloc(p->env_lines, (cfg->nenv + 1) * sizeof(*nl))) ==
 	    NULL)
@@ -999,179 +619,62 @@ set_env(struct parse *p, const struct key *k, const char *v)
 	if ((s = strdup(v)) == NULL)
 		return parse_fail(p, 0, "out of memory");
 	p->env_lines[cfg->nenv] = p->line;
-	cfg->env[cfg->nenv++] = s;
-	cfg->env[cfg->nenv] = NULL;
+	ne[cfg->nenv++] = s;
+	ne[cfg->nenv] = NULL;
 	return 0;
 }
 
-/* Parse value v for key k into its field; 0 or -1 with the error set. */
 static int
-key_set(struct parse *p, const struct key *k, const char *v)
+set_duration(struct parse *p, const struct key *k, void *field, const char *v)
 {
-	struct config		*cfg = p->cfg;
-	struct config_listen	*l;
-	void			*field = key_field(p, k);
-	struct passwd		*pw;
-	struct group		*gr;
-	char			*path, **argv, lo[32], hi[32];
-	const char		*why;
-	long long		 n;
-	double			 d;
-	uint64_t		 sz;
-	int			 i, rc;
+	char	 lo[32], hi[32];
+	double	 d;
 
-	switch (k->type) {
-	case KT_NAME:
-		if (!valid_name(v))
-			return key_fail(p, k, "bad name '%s' (1 to %d of "
-			    "A-Z a-z 0-9 . _ -)", v, NAME_MAX_LEN - 1);
-		return set_string(p, field, v);
-	case KT_WORKERS:
-		if (strcmp(v, "auto") == 0) {
-			cfg->workers = config_cpus();
-			cfg->workers_auto = true;
-			return 0;
-		}
-		if (parse_int(v, &n) < 0 || n < k->min || n > k->max)
-			return key_fail(p, k, "bad value '%s' (expected auto "
-			    "or %g..%g)", v, k->min, k->max);
-		cfg->workers = (int)n;
-		cfg->workers_auto = false;
-		return 0;
-	case KT_USER:
-		if ((pw = getpwnam(v)) == NULL && v[0] != '\0' &&
-		    strspn(v, "0123456789") == strlen(v) &&
-		    parse_int(v, &n) == 0)
-			pw = getpwuid((uid_t)n);
-		if (pw == NULL)
-			return key_fail(p, k, "unknown user '%s'", v);
-		p->user_uid = pw->pw_uid;
-		p->user_gid = pw->pw_gid;
-		/* The name, also for "33": workers need it for initgroups. */
-		return set_string(p, field, pw->pw_name);
-	case KT_GROUP:
-	case KT_SOCKGROUP:
-		if ((gr = getgrnam(v)) == NULL && v[0] != '\0' &&
-		    strspn(v, "0123456789") == strlen(v) &&
-		    parse_int(v, &n) == 0)
-			gr = getgrgid((gid_t)n);
-		if (gr == NULL)
-			return key_fail(p, k, "unknown group '%s'", v);
-		if (k->type == KT_SOCKGROUP) {
-			l = &cfg->listens[p->cur];
-			l->socket_gid = gr->gr_gid;
-			l->has_socket_group = true;
-			return 0;
-		}
-		p->group_gid = gr->gr_gid;
-		return set_string(p, field, gr->gr_name);
-	case KT_PATH:
-	case KT_DIR:
-		if (*v == '\0')
-			return key_fail(p, k, "empty path");
-		if ((path = path_resolve(cfg->dir, v)) == NULL)
-			return parse_fail(p, 0, "out of memory");
-		if (k->type == KT_DIR) {
-			struct stat	 st;
-
-			if (stat(path, &st) < 0) {
-				rc = errno;
-				free(path);
-				return key_fail(p, k, "%s: %s", v,
-				    strerror(rc));
-			}
-			if (!S_ISDIR(st.st_mode)) {
-				free(path);
-				return key_fail(p, k, "%s: not a directory",
-				    v);
-			}
-		}
-		if (field == &cfg->control && strlen(path) > SUN_PATH_MAX) {
-			n = (long long)strlen(path);
-			free(path);
-			return key_fail(p, k, "path too long for a unix socket "
-			    "(%lld bytes, at most %zu)", n, SUN_PATH_MAX);
-		}
-		free(*(char **)field);
-		*(char **)field = path;
-		if (field == &cfg->log)
-			cfg->log_set = true;
-		return 0;
-	case KT_ADDRESS:
-		l = &cfg->listens[p->cur];
-		if (parse_address(v, cfg->dir, l, &why) < 0)
-			return key_fail(p, k, "%s: %s", v, why);
-		return 0;
-	case KT_INT:
-		if (parse_int(v, &n) < 0)
-			return key_fail(p, k, "bad number '%s'", v);
-		if (n < k->min || n > k->max)
-			return key_fail(p, k, "%s out of range (%g..%g)", v,
-			    k->min, k->max);
-		*(int *)field = (int)n;
-		return 0;
-	case KT_ENUM:
-		for (i = 0; k->words[i] != NULL; i++) {
-			if (strcmp(v, k->words[i]) == 0) {
-				*(int *)field = i;
-				return 0;
-			}
-		}
-		return key_fail(p, k, "bad value '%s' (expected %s or %s)", v,
-		    k->words[0], k->words[1]);
-	case KT_MODE:
-		if (*v == '\0' || strlen(v) > 4 ||
-		    strspn(v, "01234567") != strlen(v))
-			return key_fail(p, k, "bad mode '%s' (expected octal, "
-			    "e.g. 0660)", v);
-		n = strtol(v, NULL, 8);
-		if (n > k->max)
-			return key_fail(p, k, "%s out of range (0..0777)", v);
-		*(int *)field = (int)n;
-		return 0;
-	case KT_COMMAND:
-		if (split_command(v, &argv, &why) < 0)
-			return key_fail(p, k, "%s", why);
-		if (set_string(p, field, v) < 0) {
-			config_free_argv(argv);
-			return -1;
-		}
-		config_free_argv(cfg->argv);
-		cfg->argv = argv;
-		return 0;
-	case KT_ENV:
-		return set_env(p, k, v);
-	case KT_DURATION:
-		if (config_parse_duration(v, &d) < 0)
-			return key_fail(p, k, "bad duration '%s' (e.g. 250ms, "
-			    "10s, 2m, 1h)", v);
-		if (d < k->min || d > k->max) {
-			format_duration(k->min, lo, sizeof lo);
-			format_duration(k->max, hi, sizeof hi);
-			return key_fail(p, k, "%s out of range (%s..%s)", v,
-			    lo, hi);
-		}
-		*(double *)field = d;
-		return 0;
-	case KT_SIZE:
-		if (config_parse_size(v, &sz) < 0)
-			return key_fail(p, k, "bad size '%s' (e.g. 512M, 2G)",
-			    v);
-		if ((double)sz > k->max)
-			return key_fail(p, k, "%s out of range", v);
-		*(uint64_t *)field = sz;
-		return 0;
-	case KT_SIGNAL:
-		if (config_parse_signal(v, &i) < 0)
-			return key_fail(p, k, "bad signal '%s' (e.g. TERM, "
-			    "INT, QUIT, 15)", v);
-		if (i == SIGSTOP)
-			return key_fail(p, k, "STOP cannot be caught: the "
-			    "worker would freeze");
-		*(int *)field = i;
-		return 0;
+	if (value_duration(v, &d) < 0)
+		return key_fail(p, k, "bad duration '%s' (e.g. 250ms, 10s, 2m, "
+		    "1h)", v);
+	if (d < k->min || d > k->max) {
+		format_duration(k->min, lo, sizeof lo);
+		format_duration(k->max, hi, sizeof hi);
+		return key_fail(p, k, "%s out of range (%s..%s)", v, lo, hi);
 	}
-	return key_fail(p, k, "unhandled key type");
+	*(double *)field = d;
+	return 0;
+}
+
+static int
+set_size(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	uint64_t	 sz;
+
+	if (value_size(v, &sz) < 0)
+		return key_fail(p, k, "bad size '%s' (e.g. 512M, 2G)", v);
+	if ((double)sz > k->max)
+		return key_fail(p, k, "%s out of range", v);
+	*(uint64_t *)field = sz;
+	return 0;
+}
+
+static int
+set_signal(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	int	 signo;
+
+	if (value_signal(v, &signo) < 0)
+		return key_fail(p, k, "bad signal '%s' (e.g. TERM, INT, QUIT, "
+		    "15)", v);
+	*(int *)field = signo;
+	return 0;
+}
+
+/* A stop signal the worker can catch. */
+static int
+check_catchable(struct parse *p, const struct key *k, const void *field)
+{
+	if (*(const int *)field == SIGSTOP)
+		return key_fail(p, k, "STOP cannot be caught: the worker would "
+		    "freeze");
+	return 0;
 }
 
 /* Unescape "\;" into ";", the one escape the INI layer has. */
@@ -1207,23 +710,19 @@ config_set(struct parse *p, const char *name, const char *value)
 		return parse_fail(p, p->line, "key '%s' before the first "
 		    "[section]", name);
 	}
-	for (i = 0; i < NKEYS; i++) {
-		if (keys[i].section == p->sec &&
-		    strcmp(keys[i].name, name) == 0) {
+	for (i = 0; i < NKEYS && k == NULL; i++)
+		if (keys[i].section == p->sec && strcmp(keys[i].name, name) == 0)
 			k = &keys[i];
-			break;
-		}
-	}
 	if (k == NULL) {
 		if (client)
 			return 0;
 		return parse_fail(p, p->line, "unknown key '%s' in [%s]", name,
 		    p->secname);
 	}
-	if (client && !k->client)
+	if (client && !(k->flags & K_CLIENT))
 		return 0;
 	seen = key_seen(p, k);
-	if (*seen != 0 && k->type != KT_ENV)
+	if (*seen != 0 && !(k->flags & K_REPEAT))
 		return parse_fail(p, p->line, "'%s' given twice in [%s] "
 		    "(first on line %d)", name, p->secname, *seen);
 	if (*seen == 0)
@@ -1236,22 +735,29 @@ config_set(struct parse *p, const char *name, const char *value)
 }
 
 /* ------------------------------------------------------------------ */
-/* Reading lines: our count, our checks, inih's syntax                */
+/* Lines: read and counted here, parsed by inih                       */
 
-/*
- * inih's find_chars_or_comment(): the first of chars, or a ';' that
- * follows whitespace (an inline comment), or the end.
- */
-static const char *
-find_sep(const char *s, const char *chars)
+/* A client reads [cluster] only: what is elsewhere cannot stop it. */
+static bool
+skipping(const struct parse *p)
 {
-	bool	 was_space = false;
+	return p->flags == CONFIG_CLIENT && p->sec != SEC_CLUSTER;
+}
 
-	while (*s != '\0' && (chars == NULL || strchr(chars, *s) == NULL) &&
-	    !(was_space && *s == ';')) {
-		was_space = isspace((unsigned char)*s);
+/* The line last read, after the byte order mark inih skips on line 1. */
+static char *
+raw_line(const struct parse *p)
+{
+	if (p->line == 1 && strncmp(p->buf, "\xEF\xBB\xBF", 3) == 0)
+		return p->buf + 3;
+	return p->buf;
+}
+
+static char *
+skip_space(char *s)
+{
+	while (isspace((unsigned char)*s))
 		s++;
-	}
 	return s;
 }
 
@@ -1260,78 +766,145 @@ trim(char *s)
 {
 	char	*e;
 
-	while (isspace((unsigned char)*s))
-		s++;
+	s = skip_space(s);
 	e = s + strlen(s);
 	while (e > s && isspace((unsigned char)e[-1]))
 		*--e = '\0';
 	return s;
 }
 
-/* "[cluster]", "[listen]", "[listen NAME]", "[worker]". */
+/* A line that is not a comment and starts with a space or a tab: an
+ * error unless the client skips it (inih, built to, would join it to the
+ * line before as a continuation; other white space inih just skips). */
 static int
-config_section(struct parse *p, char *s)
+line_indented(struct parse *p)
+{
+	if (skipping(p))
+		return 1;
+	return parse_fail(p, p->line, "indented line (a continuation line is "
+	    "not supported: write the value on one line)");
+}
+
+/*
+ * inih calls the handler for each section and key line and skips comments
+ * and blank lines: a line of neither kind that the handler did not see is
+ * one inih refused (a '[' without ']', no '=' or ':'). Called before the
+ * next line is read, and at the end.
+ */
+static int
+line_rejected(struct parse *p)
+{
+	const char	*s;
+
+	if (p->line == 0 || p->handled == p->line)
+		return 0;
+	p->handled = p->line;
+	s = skip_space(raw_line(p));
+	if (strchr(INI_START_COMMENT_PREFIXES, *s) != NULL)	/* or '\0' */
+		return 0;
+	p->content = true;
+	if (*raw_line(p) == ' ' || *raw_line(p) == '\t')
+		return line_indented(p) < 0 ? -1 : 0;
+	if (*s == '[') {
+		p->sec = SEC_OTHER;
+		if (p->flags == CONFIG_CLIENT)
+			return 0;
+		return parse_fail(p, p->line, "section header without ']'");
+	}
+	if (skipping(p))
+		return 0;
+	return parse_fail(p, p->line, "expected 'key = value' or a "
+	    "[section]");
+}
+
+/*
+ * inih's reader: one whole line per call, without its line end. A line
+ * longer than CONFIG_LINE_MAX or with a NUL byte is an error here, so that
+ * inih never sees a line cut short. NULL ends the parse.
+ */
+static char *
+config_reader(char *str, int num, void *stream)
+{
+	struct parse	*p = stream;
+	ssize_t		 n;
+	size_t		 len;
+
+	if (p->failed || line_rejected(p) < 0)
+		return NULL;
+	errno = 0;
+	if ((n = getline(&p->buf, &p->bufsz, p->fp)) < 0) {
+		if (ferror(p->fp))
+			parse_fail(p, 0, "read error: %s", strerror(errno));
+		return NULL;
+	}
+	p->line++;
+	p->str = str;
+	if ((size_t)n != strlen(p->buf)) {
+		parse_fail(p, p->line, "NUL byte in line");
+		return NULL;
+	}
+	while (n > 0 && (p->buf[n - 1] == '\n' || p->buf[n - 1] == '\r'))
+		p->buf[--n] = '\0';
+	len = strlen(raw_line(p));
+	if (len > CONFIG_LINE_MAX || (size_t)n >= (size_t)num) {
+		if (skipping(p)) {
+			p->handled = p->line;
+			str[0] = '\0';
+			return str;
+		}
+		parse_fail(p, p->line, "line too long (%zu bytes, at most %d)",
+		    len, CONFIG_LINE_MAX);
+		return NULL;
+	}
+	memcpy(str, p->buf, (size_t)n + 1);
+	return str;
+}
+
+/* Whether inih cut an inline comment off value (a hint in messages):
+ * value lies in str, the copy of buf inih ends in place. */
+static bool
+value_cut(const struct parse *p, const char *value)
+{
+	size_t	 off;
+
+	if (value < p->str || value >= p->str + INI_MAX_LINE)
+		return false;
+	off = (size_t)(value - p->str) + strlen(value);
+	return *skip_space(p->buf + off) != '\0';
+}
+
+static int
+config_handler(void *user, const char *section, const char *name,
+    const char *value, int lineno)
+{
+	struct parse	*p = user;
+	char		*s = raw_line(p);
+
+	(void)section;		/* cut at 50 bytes: the header is read whole */
+	p->line = lineno;
+	p->handled = lineno;
+	p->content = true;
+	p->cut = false;
+	if (*s == ' ' || *s == '\t')
+		return line_indented(p) > 0;
+	if (name == NULL)
+		return config_section(p) == 0;
+	p->cut = value_cut(p, value);
+	return config_set(p, name, value) == 0;
+}
+
+/* [listen NAME]: one more listener, with its own table of seen keys. */
+static int
+listen_add(struct parse *p, const char *lname)
 {
 	struct config		*cfg = p->cfg;
 	struct config_listen	*nl;
 	int			(*ns)[NKEYS];
-	char			**nsec, *end, *inner, *lname, *rest;
-	bool			 client = p->flags == CONFIG_CLIENT;
-	int			 i;
+	char			**nsec;
 
-	if ((end = strchr(s, ']')) == NULL) {
-		p->sec = SEC_OTHER;
-		if (client)
-			return 0;
-		return parse_fail(p, p->line, "section header without ']'");
-	}
-	*end = '\0';
-	rest = trim(end + 1);
-	inner = trim(s + 1);
-	snprintf(p->secname, sizeof p->secname, "%s", inner);
-	if (*rest != '\0' && *rest != ';' && *rest != '#' && !client)
-		return parse_fail(p, p->line, "unexpected '%s' after [%s]",
-		    rest, inner);
-
-	if (strcmp(inner, "cluster") == 0) {
-		if (p->cluster_line != 0)
-			return parse_fail(p, p->line, "[cluster] given twice "
-			    "(first on line %d)", p->cluster_line);
-		p->cluster_line = p->line;
-		p->sec = SEC_CLUSTER;
-		return 0;
-	}
-	if (client) {
-		p->sec = SEC_OTHER;
-		return 0;
-	}
-	if (strcmp(inner, "worker") == 0) {
-		if (p->worker_line != 0)
-			return parse_fail(p, p->line, "[worker] given twice "
-			    "(first on line %d)", p->worker_line);
-		p->worker_line = p->line;
-		p->sec = SEC_WORKER;
-		return 0;
-	}
-	if (strncmp(inner, "listen", 6) != 0 ||
-	    (inner[6] != '\0' && inner[6] != ' ' && inner[6] != '\t'))
-		return parse_fail(p, p->line, "unknown section [%s]", inner);
-
-	lname = inner[6] == '\0' ? "default" : trim(inner + 7);
-	if (!valid_name(lname))
-		return parse_fail(p, p->line, "bad listener name '%s' (1 to "
-		    "%d of A-Z a-z 0-9 . _ -)", lname, NAME_MAX_LEN - 1);
-	/* Canonical "listen web" for messages. */
-	if (inner[6] == '\0')
-		snprintf(p->secname, sizeof p->secname, "listen");
-	else
-		snprintf(p->secname, sizeof p->secname, "listen %s", lname);
-	for (i = 0; i < cfg->nlistens; i++)
-		if (strcmp(cfg->listens[i].name, lname) == 0)
-			return parse_fail(p, p->line, "duplicate listener "
-			    "'%s' (first on line %d)", lname,
-			    cfg->listens[i].line);
-
+	if (cfg->nlistens >= LISTEN_MAX)
+		return parse_fail(p, p->line, "more than %d [listen] sections",
+		    LISTEN_MAX);
 	nl = realloc(cfg->listens, (cfg->nlistens + 1) * sizeof(*nl));
 	if (nl == NULL)
 		return parse_fail(p, 0, "out of memory");
@@ -1358,114 +931,65 @@ config_section(struct parse *p, char *s)
 	return 0;
 }
 
-/*
- * inih's reader: hand it one whole line at a time, after our checks.
- * Comments and blank lines go on as "\n", sections as our own canonical
- * header; key lines go on unchanged when they fit inih's buffer, else as
- * a stub whose real key and value the handler takes from us. A NULL
- * return ends the parse (end of file or an error in p->err).
- */
-static char *
-config_reader(char *str, int num, void *stream)
+/* [cluster] and [worker]: once each. */
+static int
+section_once(struct parse *p, enum section sec, int *line, const char *name)
 {
-	struct parse	*p = stream;
-	char		*line, *s, *sep;
-	ssize_t		 n;
-	bool		 client = p->flags == CONFIG_CLIENT;
-
-	p->cut = false;
-	p->long_pending = false;
-	if (p->failed)
-		return NULL;
-	errno = 0;
-	if ((n = getline(&p->buf, &p->bufsz, p->fp)) < 0) {
-		if (ferror(p->fp))
-			parse_fail(p, 0, "read error: %s", strerror(errno));
-		return NULL;
-	}
-	p->line++;
-	line = p->buf;
-	if ((size_t)n != strlen(line)) {
-		parse_fail(p, p->line, "NUL byte in line");
-		return NULL;
-	}
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	if (p->line == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0) {
-		line += 3;
-		n -= 3;
-	}
-	if (n > CONFIG_LINE_MAX) {
-		if (client && p->sec != SEC_CLUSTER)
-			goto blank;
-		parse_fail(p, p->line, "line too long (%zd bytes, at most %d)",
-		    n, CONFIG_LINE_MAX);
-		return NULL;
-	}
-
-	s = line;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s == '\0' || *s == ';' || *s == '#')
-		goto blank;
-	p->content = true;
-	if (s != line) {
-		if (client && p->sec != SEC_CLUSTER)
-			goto blank;
-		parse_fail(p, p->line, "indented line (a continuation line "
-		    "is not supported: write the value on one line)");
-		return NULL;
-	}
-	if (*s == '[') {
-		if (config_section(p, s) < 0)
-			return NULL;
-		snprintf(str, (size_t)num, "[s]\n");
-		return str;
-	}
-
-	/* A key line: key = value (or key: value, as inih allows). */
-	if (client && p->sec != SEC_CLUSTER)
-		goto blank;
-	sep = (char *)find_sep(s, "=:");
-	if (*sep != '=' && *sep != ':') {
-		parse_fail(p, p->line, "expected 'key = value' or a "
-		    "[section]");
-		return NULL;
-	}
-	p->cut = *find_sep(sep + 1, NULL) != '\0';
-	if (n + 2 <= num) {
-		memcpy(str, line, (size_t)n);
-		memcpy(str + n, "\n", 2);
-		return str;
-	}
-	/* Too long for inih: the handler gets key and value from here. */
-	*sep = '\0';
-	p->long_key = trim(s);
-	*(char *)find_sep(sep + 1, NULL) = '\0';
-	p->long_value = trim(sep + 1);
-	p->long_pending = true;
-	snprintf(str, (size_t)num, "k=v\n");
-	return str;
-blank:
-	snprintf(str, (size_t)num, "\n");
-	return str;
+	if (*line != 0)
+		return parse_fail(p, p->line, "[%s] given twice (first on line "
+		    "%d)", name, *line);
+	*line = p->line;
+	p->sec = sec;
+	return 0;
 }
 
+/* "[cluster]", "[listen]", "[listen NAME]", "[worker]", read whole from
+ * the line (inih keeps only 49 bytes of a section name). */
 static int
-config_handler(void *user, const char *section, const char *name,
-    const char *value)
+config_section(struct parse *p)
 {
-	struct parse	*p = user;
+	struct config	*cfg = p->cfg;
+	char		*s = skip_space(raw_line(p)), *inner, *lname, *rest;
+	bool		 client = p->flags == CONFIG_CLIENT;
+	int		 i;
 
-	(void)section;		/* ours is p->sec: inih's is cut at 50 */
-	if (name == NULL)	/* a new section, in some inih builds */
-		return 1;
-	if (p->long_pending) {
-		name = p->long_key;
-		value = p->long_value;
-		p->long_pending = false;
-	}
-	return config_set(p, name, value) == 0;
+	/* inih found this ']' before any comment. */
+	if ((rest = strchr(s, ']')) == NULL)
+		return parse_fail(p, p->line, "section header without ']'");
+	*rest = '\0';
+	rest = trim(rest + 1);
+	inner = trim(s + 1);
+	snprintf(p->secname, sizeof p->secname, "%s", inner);
+	if (*rest != '\0' && *rest != ';' && *rest != '#' && !client)
+		return parse_fail(p, p->line, "unexpected '%s' after [%s]",
+		    rest, inner);
+	if (strcmp(inner, "cluster") == 0)
+		return section_once(p, SEC_CLUSTER, &p->cluster_line,
+		    "cluster");
+	p->sec = SEC_OTHER;
+	if (client)
+		return 0;
+	if (strcmp(inner, "worker") == 0)
+		return section_once(p, SEC_WORKER, &p->worker_line, "worker");
+	if (strncmp(inner, "listen", 6) != 0 ||
+	    (inner[6] != '\0' && inner[6] != ' ' && inner[6] != '\t'))
+		return parse_fail(p, p->line, "unknown section [%s]", inner);
+
+	lname = inner[6] == '\0' ? "default" : trim(inner + 7);
+	if (value_name(lname) < 0)
+		return parse_fail(p, p->line, "bad listener name '%s' (1 to "
+		    "%d of A-Z a-z 0-9 . _ -)", lname, NAME_MAX_LEN - 1);
+	/* Canonical "listen web" for messages. */
+	if (inner[6] == '\0')
+		snprintf(p->secname, sizeof p->secname, "listen");
+	else
+		snprintf(p->secname, sizeof p->secname, "listen %s", lname);
+	for (i = 0; i < cfg->nlistens; i++)
+		if (strcmp(cfg->listens[i].name, lname) == 0)
+			return parse_fail(p, p->line, "duplicate listener "
+			    "'%s' (first on line %d)", lname,
+			    cfg->listens[i].line);
+	return listen_add(p, lname);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1481,7 +1005,8 @@ config_defaults(struct parse *p)
 	p->line = 0;
 	p->cut = false;
 	for (i = 0; i < NKEYS; i++) {
-		if (keys[i].def == NULL || (client && !keys[i].client))
+		if (keys[i].def == NULL || (client &&
+		    !(keys[i].flags & K_CLIENT)))
 			continue;
 		if (keys[i].section == SEC_LISTEN) {
 			for (j = 0; j < p->cfg->nlistens; j++) {
@@ -1500,31 +1025,47 @@ config_defaults(struct parse *p)
 	return 0;
 }
 
+/* One listener against the rules that span its keys and the others. */
 static int
-key_index(const char *name)
+validate_listen(struct parse *p, int i)
 {
-	int	 i;
+	struct config_listen	*l = &p->cfg->listens[i], *o;
+	const int		*seen = p->lseen[i];
+	int			 j, line;
 
-	for (i = 0; i < NKEYS; i++)
-		if (strcmp(keys[i].name, name) == 0)
-			return i;
-	return -1;
+	if (l->address == NULL)
+		return parse_fail(p, 0, "missing [%s] address", p->lsec[i]);
+	if (l->family == AF_UNIX) {
+		if (l->sockets == LISTEN_PER_WORKER && seen[KEY_SOCKETS] != 0)
+			return parse_fail(p, seen[KEY_SOCKETS], "'sockets' in "
+			    "[%s]: a unix: listener is always shared",
+			    p->lsec[i]);
+		l->sockets = LISTEN_SHARED;
+	} else if ((line = seen[KEY_SOCKET_MODE]) != 0 ||
+	    (line = seen[KEY_SOCKET_GROUP]) != 0)
+		return parse_fail(p, line, "'%s' in [%s]: only for unix: "
+		    "addresses", keys[seen[KEY_SOCKET_MODE] ? KEY_SOCKET_MODE :
+		    KEY_SOCKET_GROUP].name, p->lsec[i]);
+	for (j = 0; j < i; j++) {
+		o = &p->cfg->listens[j];
+		if (o->addrlen == l->addrlen &&
+		    memcmp(&o->addr, &l->addr, l->addrlen) == 0)
+			return parse_fail(p, seen[KEY_ADDRESS], "'address' in "
+			    "[%s]: %s is already used by [%s] (line %d)",
+			    p->lsec[i], l->address, p->lsec[j],
+			    p->lseen[j][KEY_ADDRESS]);
+	}
+	l->has_socket_group = seen[KEY_SOCKET_GROUP] != 0;
+	return 0;
 }
 
 /* Checks across keys, once everything is read. */
 static int
 config_validate(struct parse *p)
 {
-	struct config		*cfg = p->cfg;
-	struct config_listen	*l, *o;
-	int			 i, j, line;
-	int			 k_addr = key_index("address");
-	int			 k_sockets = key_index("sockets");
-	int			 k_mode = key_index("socket_mode");
-	int			 k_group = key_index("socket_group");
-	int			 k_rd = key_index("restart_delay");
-	int			 k_rdm = key_index("restart_delay_max");
-	char			 a[32], b[32];
+	struct config	*cfg = p->cfg;
+	char		 a[32], b[32];
+	int		 i, line;
 
 	if (!p->content)
 		return parse_fail(p, 0, "empty file");
@@ -1532,43 +1073,17 @@ config_validate(struct parse *p)
 		return parse_fail(p, 0, "missing [worker] command");
 	if (cfg->nlistens == 0)
 		return parse_fail(p, 0, "no [listen] section");
-	for (i = 0; i < cfg->nlistens; i++) {
-		l = &cfg->listens[i];
-		if (l->address == NULL)
-			return parse_fail(p, 0, "missing [%s] address",
-			    p->lsec[i]);
-		if (l->family == AF_UNIX) {
-			if (l->sockets == LISTEN_PER_WORKER &&
-			    p->lseen[i][k_sockets] != 0)
-				return parse_fail(p, p->lseen[i][k_sockets],
-				    "'sockets' in [%s]: a unix: listener is "
-				    "always shared", p->lsec[i]);
-			l->sockets = LISTEN_SHARED;
-		} else {
-			if ((line = p->lseen[i][k_mode]) != 0 ||
-			    (line = p->lseen[i][k_group]) != 0)
-				return parse_fail(p, line, "'%s' in [%s]: "
-				    "only for unix: addresses",
-				    p->lseen[i][k_mode] ? "socket_mode" :
-				    "socket_group", p->lsec[i]);
-		}
-		for (j = 0; j < i; j++) {
-			o = &cfg->listens[j];
-			if (o->addrlen == l->addrlen &&
-			    memcmp(&o->addr, &l->addr, l->addrlen) == 0)
-				return parse_fail(p, p->lseen[i][k_addr],
-				    "'address' in [%s]: %s is already used "
-				    "by [%s] (line %d)", p->lsec[i],
-				    l->address, p->lsec[j],
-				    p->lseen[j][k_addr]);
-		}
-	}
+	for (i = 0; i < cfg->nlistens; i++)
+		if (validate_listen(p, i) < 0)
+			return -1;
 	if (cfg->restart_delay_max < cfg->restart_delay) {
 		format_duration(cfg->restart_delay, a, sizeof a);
 		format_duration(cfg->restart_delay_max, b, sizeof b);
-		line = p->seen[k_rdm] ? p->seen[k_rdm] : p->seen[k_rd];
-		return parse_fail(p, line, "'restart_delay_max' (%s) is less "
-		    "than 'restart_delay' (%s)", b, a);
+		line = p->seen[KEY_RESTART_DELAY_MAX] ?
+		    p->seen[KEY_RESTART_DELAY_MAX] : p->seen[KEY_RESTART_DELAY];
+		return parse_fail(p, line, "'%s' (%s) is less than '%s' (%s)",
+		    keys[KEY_RESTART_DELAY_MAX].name, b,
+		    keys[KEY_RESTART_DELAY].name, a);
 	}
 
 	/* Credentials: the group's gid, else the user's primary one. */
@@ -1579,8 +1094,14 @@ config_validate(struct parse *p)
 		cfg->gid = p->user_gid;
 	else
 		cfg->gid = getegid();
+	/* Once the file is read: counting CPUs is no part of parsing it. */
+	if (cfg->workers == 0) {
+		cfg->workers_auto = true;
+		cfg->workers = cpus_available();
+	}
 	return 0;
 }
+
 
 /* name, and the runtime dir with control and pidfile under it. */
 static int
@@ -1598,7 +1119,7 @@ config_paths(struct parse *p)
 			n -= 5;
 		if ((cfg->name = strndup(base, n)) == NULL)
 			return parse_fail(p, 0, "out of memory");
-		if (!valid_name(cfg->name))
+		if (value_name(cfg->name) < 0)
 			return parse_fail(p, 0, "the file name does not make "
 			    "a cluster name ('%s': 1 to %d of A-Z a-z 0-9 . _ "
 			    "-): set [cluster] name", cfg->name,
@@ -1667,73 +1188,83 @@ config_file(struct parse *p, const char *file)
 	return 0;
 }
 
+static void
+parse_free(struct parse *p)
+{
+	int	 i;
+
+	if (p->fp != NULL)
+		fclose(p->fp);
+	free(p->buf);
+	free(p->lseen);
+	if (p->lsec != NULL)
+		for (i = 0; i < p->cfg->nlistens; i++)
+			free(p->lsec[i]);
+	free(p->lsec);
+	free(p->env_lines);
+}
+
+/* Open FILE and let inih read it into p->cfg. */
+static int
+config_read(struct parse *p, const char *file)
+{
+	struct stat	 st;
+	int		 rc;
+
+	if ((p->fp = fopen(file, "re")) == NULL)
+		return parse_fail(p, 0, "%s", strerror(errno));
+	if (fstat(fileno(p->fp), &st) == 0 && S_ISDIR(st.st_mode))
+		return parse_fail(p, 0, "is a directory");
+	if (config_file(p, file) < 0)
+		return -1;
+	rc = ini_parse_stream(config_reader, p, config_handler, p);
+	if (p->failed)
+		return -1;
+	/* A client goes on after a line inih refused outside [cluster]. */
+	if (rc == -2 || (rc != 0 && p->flags != CONFIG_CLIENT))
+		return parse_fail(p, rc > 0 ? rc : 0, rc == -2 ?
+		    "out of memory" : "syntax error");
+	p->cfg->log_set = p->seen[KEY_LOG] != 0;
+	return 0;
+}
+
 int
 config_load(const char *file, int flags, struct config **ret, char *err,
     size_t errlen)
 {
 	struct parse	 p;
-	struct config	*cfg;
-	struct stat	 st;
-	int		 i, rc;
 
 	memset(&p, 0, sizeof p);
 	p.path = file;
 	p.flags = flags;
 	p.err = err;
 	p.errlen = errlen;
-	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+	if ((p.cfg = calloc(1, sizeof(*p.cfg))) == NULL) {
 		parse_fail(&p, 0, "out of memory");
 		return EXIT_CONFIG;
 	}
-	p.cfg = cfg;
-
-	if ((p.fp = fopen(file, "re")) == NULL) {
-		parse_fail(&p, 0, "%s", strerror(errno));
-		goto fail;
+	if (config_read(&p, file) < 0 || config_defaults(&p) < 0 ||
+	    (flags != CONFIG_CLIENT && config_validate(&p) < 0) ||
+	    config_paths(&p) < 0) {
+		parse_free(&p);
+		config_free(p.cfg);
+		return EXIT_CONFIG;
 	}
-	if (fstat(fileno(p.fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-		parse_fail(&p, 0, "is a directory");
-		goto fail;
-	}
-	if (config_file(&p, file) < 0)
-		goto fail;
-
-	rc = ini_parse_stream(config_reader, &p, config_handler, &p);
-	if (p.failed)
-		goto fail;
-	if (rc != 0) {
-		parse_fail(&p, rc > 0 ? rc : 0, rc == -2 ? "out of memory" :
-		    "syntax error");
-		goto fail;
-	}
-	if (config_defaults(&p) < 0)
-		goto fail;
-	if (flags != CONFIG_CLIENT && config_validate(&p) < 0)
-		goto fail;
-	if (config_paths(&p) < 0)
-		goto fail;
-
-	fclose(p.fp);
-	free(p.buf);
-	free(p.lseen);
-	for (i = 0; i < cfg->nlistens; i++)
-		free(p.lsec[i]);
-	free(p.lsec);
-	free(p.env_lines);
-	*ret = cfg;
+	parse_free(&p);
+	*ret = p.cfg;
 	return 0;
-fail:
-	if (p.fp != NULL)
-		fclose(p.fp);
-	free(p.buf);
-	free(p.lseen);
-	if (p.lsec != NULL)
-		for (i = 0; i < cfg->nlistens; i++)
-			free(p.lsec[i]);
-	free(p.lsec);
-	free(p.env_lines);
-	config_free(cfg);
-	return EXIT_CONFIG;
+}
+
+void
+config_free_argv(char **argv)
+{
+	char	**a;
+
+	if (argv == NULL)
+		return;
+	for (a = argv; *a != NULL; a++)
+		free(*a);
+	free(argv);
 }
 
 void
@@ -1764,60 +1295,98 @@ config_free(struct config *cfg)
 	free(cfg);
 }
 
+/* ------------------------------------------------------------------ */
+/* What a reload cannot change                                        */
+
 static bool
-str_differ(const char *a, const char *b)
+same_str(const void *a, const void *b)
 {
-	if (a == NULL || b == NULL)
-		return a != b;
-	return strcmp(a, b) != 0;
+	const char	*x = *(char *const *)a, *y = *(char *const *)b;
+
+	if (x == NULL || y == NULL)
+		return x == y;
+	return strcmp(x, y) == 0;
 }
 
-/*
- * The first key (in table order) whose change a reload cannot apply, or
- * NULL. user/group compare as resolved ids, so "33" and "www-data" agree.
- */
+static bool
+same_int(const void *a, const void *b)
+{
+	return *(const int *)a == *(const int *)b;
+}
+
+static bool
+same_gid(const void *a, const void *b)
+{
+	return *(const gid_t *)a == *(const gid_t *)b;
+}
+
+static bool
+same_strv(const void *a, const void *b)
+{
+	char *const	*x = *(char **const *)a, *const *y = *(char **const *)b;
+
+	for (; x != NULL && y != NULL && *x != NULL && *y != NULL; x++, y++)
+		if (strcmp(*x, *y) != 0)
+			return false;
+	return (x == NULL || *x == NULL) && (y == NULL || *y == NULL);
+}
+
+static bool
+same_double(const void *a, const void *b)
+{
+	return *(const double *)a == *(const double *)b;
+}
+
+static bool
+same_u64(const void *a, const void *b)
+{
+	return *(const uint64_t *)a == *(const uint64_t *)b;
+}
+
+/* user and group compare as resolved ids: "33" and "www-data" agree. */
+static bool
+same_user(const struct config *a, const struct config *b)
+{
+	return (a->user != NULL) == (b->user != NULL) && a->uid == b->uid;
+}
+
+static bool
+same_group(const struct config *a, const struct config *b)
+{
+	return (a->group != NULL) == (b->group != NULL) && a->gid == b->gid;
+}
+
+/* Key k in a and b; a [listen] key per listener of the same name (a
+ * listener added or removed is something a reload does). */
+static bool
+key_same(const struct key *k, const struct config *a, const struct config *b)
+{
+	int	 i, j;
+
+	if (k->same != NULL)
+		return k->same(a, b);
+	if (k->section != SEC_LISTEN)
+		return kinds[k->type].same((const char *)a + k->off,
+		    (const char *)b + k->off);
+	for (i = 0; i < a->nlistens; i++)
+		for (j = 0; j < b->nlistens; j++)
+			if (strcmp(a->listens[i].name,
+			    b->listens[j].name) == 0 && !kinds[k->type].same(
+			    (const char *)&a->listens[i] + k->off,
+			    (const char *)&b->listens[j] + k->off))
+				return false;
+	return true;
+}
+
+/* The first key (in table order) whose change a reload cannot apply, or
+ * NULL. */
 const char *
 config_needs_restart(const struct config *old, const struct config *new)
 {
 	const struct key	*k;
-	const void		*a, *b;
-	int			 i, j;
 
-	for (k = keys; k < keys + NKEYS; k++) {
-		if (k->reload)
-			continue;
-		a = (const char *)old + k->off;
-		b = (const char *)new + k->off;
-		switch (k->type) {
-		case KT_USER:
-			if ((old->user != NULL) != (new->user != NULL) ||
-			    old->uid != new->uid)
-				return k->name;
-			break;
-		case KT_GROUP:
-			if ((old->group != NULL) != (new->group != NULL) ||
-			    old->gid != new->gid)
-				return k->name;
-			break;
-		case KT_ENUM:	/* sockets, per listener of the same name */
-			for (i = 0; i < old->nlistens; i++) {
-				for (j = 0; j < new->nlistens; j++) {
-					a = (const char *)&old->listens[i] +
-					    k->off;
-					b = (const char *)&new->listens[j] +
-					    k->off;
-					if (strcmp(old->listens[i].name,
-					    new->listens[j].name) == 0 &&
-					    *(const int *)a != *(const int *)b)
-						return k->name;
-				}
-			}
-			break;
-		default:
-			if (str_differ(*(char *const *)a, *(char *const *)b))
-				return k->name;
-			break;
-		}
-	}
+	for (k = keys; k < keys + NKEYS; k++)
+		if (!(k->flags & K_RELOAD) && !key_same(k, old, new))
+			return k->name;
 	return NULL;
 }

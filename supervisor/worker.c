@@ -104,7 +104,7 @@ worker_format_exit(int status, char *buf, size_t len)
 		snprintf(buf, len, "exit code %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "signal %d (%s)%s", WTERMSIG(status),
-		    config_signame(WTERMSIG(status)),
+		    value_signame(WTERMSIG(status)),
 		    WCOREDUMP(status) ? ", core dumped" : "");
 	else
 		snprintf(buf, len, "status 0x%x", status);
@@ -137,16 +137,18 @@ env_push(char ***env, size_t *n, size_t *cap, char *s)
 static bool
 env_dropped(const char *kv, const struct config *c)
 {
-	static const char *drop[] = { "LISTEN_FDS=", "LISTEN_PID=",
-		"LISTEN_FDNAMES=", "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
-		"WATCHDOG_PID=", "JOURNAL_STREAM=", "CLUSTERD_WORKER=",
-		"CLUSTERD_GENERATION=", NULL };
 	const char *eq;
+	size_t n;
 	int i;
 
-	for (i = 0; drop[i] != NULL; i++)
-		if (strncmp(kv, drop[i], strlen(drop[i])) == 0)
+	/* The master's own journal stream is not the worker's stderr. */
+	if (strncmp(kv, "JOURNAL_STREAM=", 15) == 0)
+		return true;
+	for (i = 0; env_reserved[i] != NULL; i++) {
+		n = strlen(env_reserved[i]);
+		if (strncmp(kv, env_reserved[i], n) == 0 && kv[n] == '=')
 			return true;
+	}
 	if ((eq = strchr(kv, '=')) == NULL)
 		return true;
 	for (i = 0; i < c->nenv; i++)
@@ -469,7 +471,7 @@ worker_stop(struct worker *w, int sig, double timeout, const char *why)
 	if (w->stopping)
 		return;
 	log_info("slot %d: stopping pid %ld (generation %u): %s; %s", w->slot,
-	    (long)w->pid, w->generation, why, config_signame(sig));
+	    (long)w->pid, w->generation, why, value_signame(sig));
 	w->stopping = true;
 	w->stop_sent = ev_now(wk.loop);
 	ev_timer_stop(wk.loop, &w->ready_w);
@@ -477,7 +479,7 @@ worker_stop(struct worker *w, int sig, double timeout, const char *why)
 	ev_timer_stop(wk.loop, &w->watchdog_w);
 	if (kill(w->pid, sig) == -1)
 		log_warn("slot %d: pid %ld: kill %s: %s", w->slot,
-		    (long)w->pid, config_signame(sig), strerror(errno));
+		    (long)w->pid, value_signame(sig), strerror(errno));
 	if (sig == SIGABRT)
 		kill(w->pid, SIGCONT);
 	ev_timer_set(&w->stop_w, timeout, 0.);

@@ -73,7 +73,7 @@ trap cleanup EXIT
 
 # ------------------------------------------------------------ install
 # `make install` into a staging root; libraries the container lacks (libev,
-# libinih: Debian 12 both sides) come from the host.
+# Debian 12 both sides) come from the host.
 if ! make -s -C "$ROOT" -o all install DESTDIR="$STAGE" PREFIX=/usr \
     BUILD="$BUILD" >"$W/install.log" 2>&1; then
 	bad "make install DESTDIR=...: $(tail -3 "$W/install.log")"

@@ -97,13 +97,13 @@ test_durations(void)
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		d = -1;
-		CHECK(config_parse_duration(good[i].s, &d) == 0 &&
+		CHECK(value_duration(good[i].s, &d) == 0 &&
 		    fabs(d - good[i].v) < 1e-9, "duration '%s': got %g, "
 		    "expected %g", good[i].s, d, good[i].v);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		d = -42;
-		CHECK(config_parse_duration(bad[i], &d) == -EINVAL && d == -42,
+		CHECK(value_duration(bad[i], &d) == -EINVAL && d == -42,
 		    "duration '%s' accepted (%g)", bad[i], d);
 	}
 }
@@ -126,14 +126,14 @@ test_sizes(void)
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		v = 7;
-		CHECK(config_parse_size(good[i].s, &v) == 0 &&
+		CHECK(value_size(good[i].s, &v) == 0 &&
 		    v == good[i].v, "size '%s': got %llu, expected %llu",
 		    good[i].s, (unsigned long long)v,
 		    (unsigned long long)good[i].v);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		v = 7;
-		CHECK(config_parse_size(bad[i], &v) == -EINVAL && v == 7,
+		CHECK(value_size(bad[i], &v) == -EINVAL && v == 7,
 		    "size '%s' accepted (%llu)", bad[i],
 		    (unsigned long long)v);
 	}
@@ -157,26 +157,26 @@ test_signals(void)
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		s = -1;
-		CHECK(config_parse_signal(good[i].s, &s) == 0 &&
+		CHECK(value_signal(good[i].s, &s) == 0 &&
 		    s == good[i].v, "signal '%s': got %d, expected %d",
 		    good[i].s, s, good[i].v);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		s = -1;
-		CHECK(config_parse_signal(bad[i], &s) == -EINVAL && s == -1,
+		CHECK(value_signal(bad[i], &s) == -EINVAL && s == -1,
 		    "signal '%s' accepted (%d)", bad[i], s);
 	}
-	CHECK(config_parse_signal("34", &s) == 0 && s == 34, "RT signal 34");
-	CHECK(streq(config_signame(SIGTERM), "TERM"), "signame TERM");
-	CHECK(streq(config_signame(SIGQUIT), "QUIT"), "signame QUIT");
-	CHECK(streq(config_signame(34), "34"), "signame 34: %s",
-	    config_signame(34));
+	CHECK(value_signal("34", &s) == 0 && s == 34, "RT signal 34");
+	CHECK(streq(value_signame(SIGTERM), "TERM"), "signame TERM");
+	CHECK(streq(value_signame(SIGQUIT), "QUIT"), "signame QUIT");
+	CHECK(streq(value_signame(34), "34"), "signame 34: %s",
+	    value_signame(34));
 	/* Every named signal round-trips through its name. */
 	for (n = 1; n < 32; n++) {
 		s = -1;
-		CHECK(config_parse_signal(config_signame(n), &s) == 0 &&
+		CHECK(value_signal(value_signame(n), &s) == 0 &&
 		    s == n, "signal %d: name '%s' parses to %d", n,
-		    config_signame(n), s);
+		    value_signame(n), s);
 	}
 }
 
@@ -189,7 +189,7 @@ check_inet(const char *s, const char *base, int family, const char *host,
 	int			 p = 0;
 
 	memset(&l, 0, sizeof l);
-	if (config_parse_address(s, base, &l) != 0) {
+	if (value_address(s, base, &l, NULL) != 0) {
 		CHECK(0, "address '%s' rejected", s);
 		return;
 	}
@@ -257,7 +257,7 @@ test_addresses(void)
 	memset(&zero, 0x5a, sizeof zero);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memcpy(&l, &zero, sizeof l);
-		CHECK(config_parse_address(bad[i], "/srv", &l) == -EINVAL &&
+		CHECK(value_address(bad[i], "/srv", &l, NULL) == -EINVAL &&
 		    memcmp(&l, &zero, sizeof l) == 0,
 		    "address '%s' accepted or ret touched", bad[i]);
 	}
@@ -266,13 +266,13 @@ test_addresses(void)
 	memcpy(longpath, "unix:/", 6);
 	memset(longpath + 6, 'p', 106);
 	memset(&l, 0, sizeof l);
-	CHECK(config_parse_address(longpath, NULL, &l) == 0 &&
+	CHECK(value_address(longpath, NULL, &l, NULL) == 0 &&
 	    strlen(l.path) == 107, "107-byte unix path rejected");
 	free(l.address);
 	free(l.path);
 	longpath[6 + 106] = 'p';
 	memset(&l, 0, sizeof l);
-	CHECK(config_parse_address(longpath, NULL, &l) == -EINVAL,
+	CHECK(value_address(longpath, NULL, &l, NULL) == -EINVAL,
 	    "108-byte unix path accepted");
 }
 
@@ -283,7 +283,7 @@ check_split(const char *s, const char *const *words)
 	char	**argv = NULL;
 	int	  i;
 
-	if (config_split_command(s, &argv) != 0) {
+	if (value_command(s, &argv, NULL) != 0) {
 		CHECK(0, "command \"%s\" rejected", s);
 		return;
 	}
@@ -328,7 +328,7 @@ test_split(void)
 	    W("/bin/sh", "-c", "exec node server.js"));
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		argv = (char **)0x1;
-		CHECK(config_split_command(bad[i], &argv) == -EINVAL &&
+		CHECK(value_command(bad[i], &argv, NULL) == -EINVAL &&
 		    argv == (char **)0x1, "command \"%s\" accepted", bad[i]);
 	}
 }
@@ -452,7 +452,7 @@ test_defaults(const char *dir)
 	    strlen(c->file) && strncmp(c->file, c->dir, strlen(c->dir)) == 0,
 	    "dir '%s'", c->dir);
 	CHECK(streq(c->name, "minimal"), "name '%s'", c->name);
-	CHECK(c->workers_auto && c->workers == config_cpus(),
+	CHECK(c->workers_auto && c->workers == cpus_available(),
 	    "workers %d auto %d", c->workers, c->workers_auto);
 	CHECK(c->user == NULL && c->group == NULL && c->uid == geteuid() &&
 	    c->gid == getegid(), "user/group");
@@ -924,7 +924,7 @@ write_str(const char *path, const char *s)
 	return n == (ssize_t)strlen(s);
 }
 
-/* config_cpus() of a child placed in cgroup dir; -1 if that fails. */
+/* cpus_available() of a child placed in cgroup dir; -1 if that fails. */
 static int
 cpus_in_cgroup(const char *dir)
 {
@@ -937,7 +937,7 @@ cpus_in_cgroup(const char *dir)
 	if ((pid = fork()) == 0) {
 		if (!write_str(procs, "0"))
 			_exit(200);
-		_exit(config_cpus());
+		_exit(cpus_available());
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)
 	    || WEXITSTATUS(status) == 200)
@@ -955,7 +955,7 @@ test_cpus(void)
 	int	 aff = affinity_cpus(), n;
 	bool	 v1;
 
-	n = config_cpus();
+	n = cpus_available();
 	CHECK(n >= 1 && n <= aff, "config_cpus %d, affinity %d", n, aff);
 
 	/* A cgroup with a 0.5-CPU quota, and a child cgroup without one. */

@@ -1,0 +1,147 @@
+/*
+ * cpus.c - how many CPUs this process may use, for workers = auto: the
+ * affinity mask, capped by a cgroup CPU quota (v2 cpu.max or v1
+ * cpu.cfs_quota_us), which is what limits a container whose mask still
+ * shows every CPU of the host.
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clusterd.h"
+
+/* The cpu.max quota of one cgroup v2 directory, or of a v1 cpu cgroup. */
+static int
+cgroup_quota(const char *dir, bool v1)
+{
+	char		 path[PATH_MAX + 32], buf[64];
+	FILE		*fp;
+	long long	 quota, period;
+	int		 n;
+
+	if (v1) {
+		snprintf(path, sizeof path, "%s/cpu.cfs_quota_us", dir);
+		if ((fp = fopen(path, "re")) == NULL)
+			return 0;
+		n = fscanf(fp, "%lld", &quota);
+		fclose(fp);
+		snprintf(path, sizeof path, "%s/cpu.cfs_period_us", dir);
+		if (n != 1 || quota <= 0 || (fp = fopen(path, "re")) == NULL)
+			return 0;
+		n = fscanf(fp, "%lld", &period);
+		fclose(fp);
+	} else {
+		snprintf(path, sizeof path, "%s/cpu.max", dir);
+		if ((fp = fopen(path, "re")) == NULL)
+			return 0;
+		/* "200000 100000"; "max 100000" is no quota */
+		n = fgets(buf, sizeof buf, fp) != NULL &&
+		    sscanf(buf, "%lld %lld", &quota, &period) == 2;
+		fclose(fp);
+	}
+	if (n != 1 || quota <= 0 || period <= 0)
+		return 0;
+	n = (int)((quota + period - 1) / period);
+	return n < 1 ? 1 : n;
+}
+
+/* The smallest quota from the cgroup at rel up to the hierarchy's root. */
+static int
+cgroup_cpus(const char *root, const char *rel, bool v1)
+{
+	char	 dir[PATH_MAX], *slash;
+	int	 q, best = 0;
+
+	if (snprintf(dir, sizeof dir, "%s%s", root, rel) >= (int)sizeof dir)
+		return 0;
+	for (;;) {
+		q = cgroup_quota(dir, v1);
+		if (q > 0 && (best == 0 || q < best))
+			best = q;
+		if (strlen(dir) <= strlen(root))
+			break;
+		if ((slash = strrchr(dir, '/')) == NULL)
+			break;
+		*slash = '\0';
+	}
+	return best;
+}
+
+/*
+ * CPUs this process may use: its affinity mask, capped by a cgroup CPU
+ * quota (cgroup v2 cpu.max, or v1 cpu.cfs_quota_us), which is what limits a
+ * container whose affinity mask still shows every host CPU.
+ */
+int
+cpus_available(void)
+{
+	cpu_set_t	*set;
+	size_t		 size;
+	FILE		*fp;
+	char		*line = NULL, *rel, *ctl;
+	size_t		 linesz = 0;
+	int		 ncpu = 0, n, q, quota = 0;
+
+	for (n = 1024; n <= 1 << 20 && ncpu == 0; n *= 2) {
+		if ((set = CPU_ALLOC(n)) == NULL)
+			break;
+		size = CPU_ALLOC_SIZE(n);
+		CPU_ZERO_S(size, set);
+		if (sched_getaffinity(0, size, set) == 0)
+			ncpu = CPU_COUNT_S(size, set);
+		CPU_FREE(set);
+		if (ncpu == 0 && errno != EINVAL)
+			break;
+	}
+	if (ncpu <= 0 && (ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN)) <= 0)
+		ncpu = 1;
+
+	/* Lines of /proc/self/cgroup: "0::/path" (v2), "4:cpu,cpuacct:/p" */
+	if ((fp = fopen("/proc/self/cgroup", "re")) != NULL) {
+		while (getline(&line, &linesz, fp) > 0) {
+			line[strcspn(line, "\n")] = '\0';
+			if ((ctl = strchr(line, ':')) == NULL ||
+			    (rel = strchr(ctl + 1, ':')) == NULL)
+				continue;
+			*rel++ = '\0';
+			ctl++;
+			q = 0;
+			if (*ctl == '\0') {
+				q = cgroup_cpus("/sys/fs/cgroup", rel, false);
+				if (q == 0)
+					q = cgroup_cpus(
+					    "/sys/fs/cgroup/unified", rel,
+					    false);
+			} else {
+				char	*tok, *save = NULL;
+
+				for (tok = strtok_r(ctl, ",", &save);
+				    tok != NULL;
+				    tok = strtok_r(NULL, ",", &save))
+					if (strcmp(tok, "cpu") == 0)
+						break;
+				if (tok != NULL) {
+					q = cgroup_cpus("/sys/fs/cgroup/cpu",
+					    rel, true);
+					if (q == 0)
+						q = cgroup_cpus(
+						    "/sys/fs/cgroup/cpu,cpuacct",
+						    rel, true);
+				}
+			}
+			if (q > 0 && (quota == 0 || q < quota))
+				quota = q;
+		}
+		free(line);
+		fclose(fp);
+	}
+	if (quota > 0 && quota < ncpu)
+		ncpu = quota;
+	return ncpu < 1 ? 1 : ncpu;
+}
