@@ -49,6 +49,8 @@ static struct {
 	ev_timer	 sd_watchdog;	/* the master's own pings to systemd */
 	int		 closer;	/* the closer thread's queue, -1 */
 	bool		 closer_failed;
+	uid_t		 euid;		/* the master's */
+	bool		 euid_known;
 	struct {
 		ev_tstamp	 next;	/* no warning of this kind before */
 		unsigned long	 quiet;	/* ignored since the last warning */
@@ -229,10 +231,12 @@ parent_of(pid_t pid)
 static bool
 uid_may_be_worker(uid_t uid)
 {
-	uid_t wuid = cl.cfg != NULL && cl.cfg->user != NULL ? cl.cfg->uid :
-	    geteuid();
-
-	return uid == 0 || uid == wuid;
+	if (!ntf.euid_known) {		/* a syscall: once, not per message */
+		ntf.euid = geteuid();
+		ntf.euid_known = true;
+	}
+	return uid == 0 || uid == (cl.cfg != NULL && cl.cfg->user != NULL ?
+	    cl.cfg->uid : ntf.euid);
 }
 
 /* The worker whose process tree holds pid: itself or an ancestor. */
