@@ -37,8 +37,8 @@ enum notify_drop {
 	ND_NO_CRED,
 	ND_STRANGER,		/* uid neither the workers' nor root */
 	ND_MALFORMED,
-	ND_NOT_WORKER,		/* right uid, but no worker among its ancestors */
-	ND_FD_KEPT,		/* the closer is stuck: a passed fd stays open */
+	ND_NOT_WORKER,		/* right uid, no worker among its ancestors */
+	ND_FD_KEPT,		/* closer stuck: a passed fd stays open */
 	ND_NKINDS
 };
 
