@@ -312,7 +312,6 @@ cluster_run(struct config *c, int start_fd)
 	cl.cfg = c;
 	cl.master_pid = getpid();
 	cl.start_fd = start_fd;
-	cl.notify_fd = -1;
 	cl.generation = cl.last_generation = 1;
 	cl.steer_disabled = getenv("CLUSTERD_NO_STEER") != NULL;
 	signal(SIGPIPE, SIG_IGN);

@@ -295,17 +295,12 @@ struct cluster {
 
 	struct listener		*all;		/* every bound listener */
 
-	int			 notify_fd;
-	char			 notify_name[108];	/* "@..." */
-	ev_io			 notify_w;
-	bool			 notify_warned;
 
 	bool			 steer_disabled;	/* CLUSTERD_NO_STEER */
 	int			 start_fd;	/* pipe to `start`, -1 */
 	int			 exit_code;
 	int			 nkilled;	/* SIGKILLed at stop */
 	ev_tstamp		 stop_started;
-	ev_timer		 sd_watchdog_w;	/* master's own */
 	ev_signal		 sig_w[8];
 };
 
@@ -422,7 +417,12 @@ struct notify_msg {
 
 int	 notify_open(char *err, size_t errlen);
 void	 notify_close(void);
+const char *notify_socket_name(void);	/* NOTIFY_SOCKET for workers */
+/* The pure and the socket-reading halves of the inbound side, exported for
+ * tests/unit/test_notify.c and tests/fuzz/fuzz_{notify,proc}.c. */
 int	 notify_parse(const char *buf, size_t len, struct notify_msg *ret);
+int	 notify_parse_stat(const char *buf, size_t len, pid_t *ret_ppid);
+int	 notify_receive(int fd);
 void	 notify_systemd(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 unsigned long long notify_monotonic_usec(void);

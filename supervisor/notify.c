@@ -1,15 +1,21 @@
 /*
- * notify.c - the sd_notify protocol both ways. Inbound: the master's own
- * abstract datagram socket (NOTIFY_SOCKET of every worker), each message
- * credited by SCM_CREDENTIALS to the worker whose process tree sent it.
- * Outbound: READY/RELOADING/STOPPING/STATUS/WATCHDOG to systemd through
- * libsystemd, when the master itself runs under a service manager.
+ * notify.c - the sd_notify protocol both ways, and the state that goes with
+ * it. Inbound: the master's own abstract datagram socket (NOTIFY_SOCKET of
+ * every worker), each message credited by SCM_CREDENTIALS to the worker
+ * whose process tree sent it. Outbound: READY/RELOADING/STOPPING/STATUS/
+ * WATCHDOG to systemd through libsystemd, when the master itself runs under
+ * a service manager.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,11 +26,41 @@
 
 #define NOTIFY_MAX_MSG	4096	/* sd_notify messages are small */
 #define NOTIFY_BURST	256	/* messages per wakeup, then yield */
+#define NOTIFY_MAX_FDS	253	/* the kernel's SCM_MAX_FD */
+#define NOTIFY_DEPTH	32	/* ancestors looked at to credit a sender */
+#define NOTIFY_WARN_EVERY 10.	/* seconds between two warnings of a kind */
+
+/* What gets a message ignored; each kind is rate-limited on its own, so a
+ * stranger's junk cannot hide a worker's real problem. */
+enum notify_drop {
+	ND_OVERSIZED = 0,
+	ND_NO_CRED,
+	ND_STRANGER,		/* uid neither the workers' nor root */
+	ND_MALFORMED,
+	ND_NOT_WORKER,		/* right uid, no worker among its ancestors */
+	ND_FD_KEPT,		/* closer stuck: a passed fd stays open */
+	ND_NKINDS
+};
+
+static struct {
+	int		 fd;		/* the inbound socket, -1 */
+	char		 name[108];	/* "@..." for NOTIFY_SOCKET */
+	ev_io		 io;
+	ev_timer	 sd_watchdog;	/* the master's own pings to systemd */
+	int		 closer;	/* the closer thread's queue, -1 */
+	bool		 closer_failed;
+	uid_t		 euid;		/* the master's */
+	bool		 euid_known;
+	struct {
+		ev_tstamp	 next;	/* no warning of this kind before */
+		unsigned long	 quiet;	/* ignored since the last warning */
+	}		 warn[ND_NKINDS];
+} ntf = { .fd = -1, .closer = -1 };
 
 static void	 notify_cb(struct ev_loop *, ev_io *, int);
 
 /* Abstract name: no file, no permissions, reachable from workers that run
- * as another user (traps.md), gone with the master. */
+ * as another user, gone with the master. */
 int
 notify_open(char *err, size_t errlen)
 {
@@ -48,11 +84,10 @@ notify_open(char *err, size_t errlen)
 	    strlen(sun.sun_path + 1));
 	if (bind(fd, (struct sockaddr *)&sun, len) == -1)
 		goto fail;
-	snprintf(cl.notify_name, sizeof cl.notify_name, "@%s",
-	    sun.sun_path + 1);
-	cl.notify_fd = fd;
-	ev_io_init(&cl.notify_w, notify_cb, fd, EV_READ);
-	ev_io_start(cl.loop, &cl.notify_w);
+	snprintf(ntf.name, sizeof ntf.name, "@%s", sun.sun_path + 1);
+	ntf.fd = fd;
+	ev_io_init(&ntf.io, notify_cb, fd, EV_READ);
+	ev_io_start(cl.loop, &ntf.io);
 	return 0;
 fail:
 	snprintf(err, errlen, "notify socket: %s", strerror(errno));
@@ -64,11 +99,18 @@ fail:
 void
 notify_close(void)
 {
-	if (cl.notify_fd <= 0)
+	if (ntf.fd == -1)
 		return;
-	ev_io_stop(cl.loop, &cl.notify_w);
-	close(cl.notify_fd);
-	cl.notify_fd = -1;
+	ev_io_stop(cl.loop, &ntf.io);
+	close(ntf.fd);
+	ntf.fd = -1;
+}
+
+/* What workers get as NOTIFY_SOCKET ("" before notify_open). */
+const char *
+notify_socket_name(void)
+{
+	return ntf.name;
 }
 
 /*
@@ -127,27 +169,74 @@ notify_parse(const char *buf, size_t len, struct notify_msg *ret)
 	return 0;
 }
 
-/* The parent of pid from /proc/PID/stat, or -1. */
+/*
+ * The parent pid from the whole text of /proc/PID/stat: "pid (comm) state
+ * ppid ...". comm is printed raw and may hold spaces, ')' and newlines (a
+ * process names itself), but nothing after it can hold a ')', so the
+ * field that follows the last ')' of the whole file is the state. Text cut
+ * short, or anything but "state ppid " there: -EINVAL.
+ */
+int
+notify_parse_stat(const char *buf, size_t len, pid_t *ret_ppid)
+{
+	const char *p, *end = buf + len;
+	long long v = 0;
+
+	if ((p = memrchr(buf, ')', len)) == NULL)
+		return -EINVAL;
+	p++;
+	if (end - p < 4 || p[0] != ' ' || p[1] == ' ' || p[2] != ' ')
+		return -EINVAL;
+	p += 3;
+	if (p == end || *p < '0' || *p > '9')
+		return -EINVAL;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (*p - '0');
+		if (v > INT32_MAX)
+			return -EINVAL;
+	}
+	if (p == end || *p != ' ')
+		return -EINVAL;
+	*ret_ppid = (pid_t)v;
+	return 0;
+}
+
+/* The parent of pid, or -errno. */
 static pid_t
 parent_of(pid_t pid)
 {
-	char path[64], buf[512], *rp;
-	long ppid;
-	FILE *f;
+	char path[64], buf[4096];
+	ssize_t n;
+	pid_t ppid;
+	int fd, r;
 
 	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	if (fgets(buf, sizeof buf, f) == NULL) {
-		fclose(f);
-		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -errno;
+	n = read(fd, buf, sizeof buf);
+	r = errno;
+	close(fd);
+	if (n == -1)
+		return -r;
+	/* A full buffer may be cut short: never the case for a real stat. */
+	if (n == (ssize_t)sizeof buf)
+		return -EOVERFLOW;
+	if ((r = notify_parse_stat(buf, (size_t)n, &ppid)) < 0)
+		return r;
+	return ppid;
+}
+
+/* The uid workers run as: a sender of any other uid but root is not one of
+ * them, whatever its /proc says. */
+static bool
+uid_may_be_worker(uid_t uid)
+{
+	if (!ntf.euid_known) {		/* a syscall: once, not per message */
+		ntf.euid = geteuid();
+		ntf.euid_known = true;
 	}
-	fclose(f);
-	/* "pid (comm) state ppid": comm may contain spaces and ')'. */
-	if ((rp = strrchr(buf, ')')) == NULL ||
-	    sscanf(rp + 1, " %*c %ld", &ppid) != 1)
-		return -1;
-	return (pid_t)ppid;
+	return uid == 0 || uid == (cl.cfg != NULL && cl.cfg->user != NULL ?
+	    cl.cfg->uid : ntf.euid);
 }
 
 /* The worker whose process tree holds pid: itself or an ancestor. */
@@ -157,13 +246,128 @@ credit(pid_t pid)
 	struct worker *w;
 	int depth;
 
-	for (depth = 0; depth < 32 && pid > 1 && pid != cl.master_pid;
-	    depth++) {
+	for (depth = 0; depth < NOTIFY_DEPTH && pid > 1 &&
+	    pid != cl.master_pid; depth++) {
 		if ((w = worker_find_pid(pid)) != NULL)
 			return w;
 		pid = parent_of(pid);
 	}
 	return NULL;
+}
+
+/* One warning per kind per NOTIFY_WARN_EVERY seconds, with the number of
+ * messages ignored in between. */
+static void
+notify_warn(enum notify_drop kind, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+notify_warn(enum notify_drop kind, const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+	ev_tstamp now = cl.loop != NULL ? ev_now(cl.loop) : 0.;
+
+	if (now < ntf.warn[kind].next) {
+		ntf.warn[kind].quiet++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	if (ntf.warn[kind].quiet > 0)
+		log_warn("notify: %s (and %lu more like it in the last "
+		    "%.0fs)", text, ntf.warn[kind].quiet, NOTIFY_WARN_EVERY);
+	else
+		log_warn("notify: %s", text);
+	ntf.warn[kind].quiet = 0;
+	ntf.warn[kind].next = now + NOTIFY_WARN_EVERY;
+}
+
+/* Closing a passed fd can block: a TCP socket lingers with unsent data, a
+ * file on a FUSE or NFS mount flushes. A detached thread does those closes,
+ * so the loop never waits on a sender's fd; it only reads fd numbers from
+ * a pipe and closes them, and holds no lock a forked child could need. */
+static void *
+closer_main(void *arg)
+{
+	int q = (int)(intptr_t)arg, fd;
+
+	while (read(q, &fd, sizeof fd) == (ssize_t)sizeof fd)
+		close(fd);
+	return NULL;
+}
+
+static int
+closer_start(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t all, old;
+	int p[2], r;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -errno;
+	if (fcntl(p[1], F_SETFL, O_NONBLOCK) == -1) {
+		r = -errno;
+		goto fail;
+	}
+	/* Signals are the loop's: the thread takes none. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	r = -pthread_create(&t, &attr, closer_main, (void *)(intptr_t)p[0]);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0)
+		goto fail;
+	ntf.closer = p[1];
+	return 0;
+fail:
+	close(p[0]);
+	close(p[1]);
+	return r;
+}
+
+/*
+ * Get rid of an fd a sender passed, without blocking. A pipe (the
+ * BARRIER=1 answer systemd-notify waits for) is closed at once: that
+ * cannot block. A socket first loses its linger time, so its last close
+ * resets instead of waiting. Everything but a pipe goes to the closer
+ * thread; if the thread cannot take it, a socket is closed here (without
+ * linger that does not wait) and anything else stays open: a leaked fd
+ * costs less than a frozen master.
+ */
+static void
+drop_fd(int fd, pid_t from)
+{
+	static const struct linger nolinger = { .l_onoff = 1, .l_linger = 0 };
+	struct stat st;
+	bool sock = false;
+
+	if (fstat(fd, &st) == 0) {
+		if (S_ISFIFO(st.st_mode)) {
+			close(fd);
+			return;
+		}
+		sock = S_ISSOCK(st.st_mode);
+	}
+	if (sock)
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &nolinger,
+		    sizeof nolinger);
+	if (ntf.closer == -1 && !ntf.closer_failed && closer_start() < 0)
+		ntf.closer_failed = true;
+	if (ntf.closer != -1 &&
+	    write(ntf.closer, &fd, sizeof fd) == (ssize_t)sizeof fd)
+		return;
+	if (sock) {
+		close(fd);
+		return;
+	}
+	notify_warn(ND_FD_KEPT, "keeping fd %d passed by pid %ld open: the "
+	    "closer thread is busy", fd, (long)from);
 }
 
 static void
@@ -172,19 +376,27 @@ notify_handle(const struct ucred *cred, const char *buf, size_t len)
 	struct notify_msg m;
 	struct worker *w;
 
-	if (notify_parse(buf, len, &m) < 0) {
-		if (!cl.notify_warned)
-			log_warn("notify: ignoring a malformed message from "
-			    "pid %ld (logged once)", cred ? (long)cred->pid : 0L);
-		cl.notify_warned = true;
+	if (cred == NULL) {
+		notify_warn(ND_NO_CRED, "ignoring a message without "
+		    "credentials");
 		return;
 	}
-	if (cred == NULL || (w = credit(cred->pid)) == NULL) {
-		if (!cl.notify_warned)
-			log_warn("notify: ignoring a message from pid %ld, "
-			    "not a worker (logged once)",
-			    cred ? (long)cred->pid : 0L);
-		cl.notify_warned = true;
+	/* Before any /proc read: a flood from another user costs a
+	 * recvmsg and this comparison. */
+	if (!uid_may_be_worker(cred->uid)) {
+		notify_warn(ND_STRANGER, "ignoring a message from pid %ld: "
+		    "uid %ld is not the workers' user", (long)cred->pid,
+		    (long)cred->uid);
+		return;
+	}
+	if (notify_parse(buf, len, &m) < 0) {
+		notify_warn(ND_MALFORMED, "ignoring a malformed message from "
+		    "pid %ld", (long)cred->pid);
+		return;
+	}
+	if ((w = credit(cred->pid)) == NULL) {
+		notify_warn(ND_NOT_WORKER, "ignoring a message from pid %ld, "
+		    "not a worker", (long)cred->pid);
 		return;
 	}
 	if (m.has_status)
@@ -198,21 +410,26 @@ notify_handle(const struct ucred *cred, const char *buf, size_t len)
 		worker_ready(w);
 }
 
-static void
-notify_cb(struct ev_loop *loop, ev_io *io, int revents)
+/* Read and handle up to NOTIFY_BURST datagrams from fd: the loop's
+ * callback, and what tests/fuzz/fuzz_notify.c drives with real datagrams.
+ * The number handled, or -errno once fd has nothing more (-EAGAIN). */
+int
+notify_receive(int fd)
 {
 	char buf[NOTIFY_MAX_MSG];
 	union {
 		struct cmsghdr	hdr;
+		/* Room for the most fds a message can carry: any the kernel
+		 * cannot hand over, it closes in our thread, blocking. */
 		char		buf[CMSG_SPACE(sizeof(struct ucred)) +
-				    CMSG_SPACE(sizeof(int) * 32)];
+				    CMSG_SPACE(sizeof(int) * NOTIFY_MAX_FDS)];
 	} control;
 	struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
 	struct msghdr msg;
 	struct cmsghdr *c;
-	struct ucred *cred;
+	struct ucred *cred, cr;
 	ssize_t n;
-	int i, k, *fds;
+	int i, k, nfds, *fds;
 
 	for (i = 0; i < NOTIFY_BURST; i++) {
 		memset(&msg, 0, sizeof msg);
@@ -220,38 +437,53 @@ notify_cb(struct ev_loop *loop, ev_io *io, int revents)
 		msg.msg_iovlen = 1;
 		msg.msg_control = &control;
 		msg.msg_controllen = sizeof control;
-		n = recvmsg(io->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC |
+		n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC |
 		    MSG_TRUNC);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			return;	/* EAGAIN: drained */
+			return i > 0 ? i : -errno;
 		}
 		cred = NULL;
-		/* Passed fds (systemd-notify's BARRIER=1 pipe) are closed at
-		 * once: that is the barrier's answer. */
+		for (c = CMSG_FIRSTHDR(&msg); c != NULL;
+		    c = CMSG_NXTHDR(&msg, c))
+			if (c->cmsg_level == SOL_SOCKET &&
+			    c->cmsg_type == SCM_CREDENTIALS &&
+			    c->cmsg_len >= CMSG_LEN(sizeof cr)) {
+				memcpy(&cr, CMSG_DATA(c), sizeof cr);
+				cred = &cr;
+			}
+		/* Passed fds (systemd-notify's BARRIER=1 pipe) are closed
+		 * unread, whoever sent them: that is the barrier's answer. */
 		for (c = CMSG_FIRSTHDR(&msg); c != NULL;
 		    c = CMSG_NXTHDR(&msg, c)) {
-			if (c->cmsg_level != SOL_SOCKET)
+			if (c->cmsg_level != SOL_SOCKET ||
+			    c->cmsg_type != SCM_RIGHTS)
 				continue;
-			if (c->cmsg_type == SCM_RIGHTS) {
-				fds = (int *)CMSG_DATA(c);
-				for (k = 0; k < (int)((c->cmsg_len -
-				    CMSG_LEN(0)) / sizeof(int)); k++)
-					close(fds[k]);
-			} else if (c->cmsg_type == SCM_CREDENTIALS &&
-			    c->cmsg_len >= CMSG_LEN(sizeof *cred))
-				cred = (struct ucred *)CMSG_DATA(c);
+			fds = (int *)CMSG_DATA(c);
+			nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (k = 0; k < nfds; k++) {
+				int one;
+
+				memcpy(&one, fds + k, sizeof one);
+				drop_fd(one, cred ? cred->pid : 0);
+			}
 		}
 		if ((size_t)n > sizeof buf || (msg.msg_flags & MSG_TRUNC)) {
-			if (!cl.notify_warned)
-				log_warn("notify: ignoring an oversized "
-				    "message (logged once)");
-			cl.notify_warned = true;
+			notify_warn(ND_OVERSIZED, "ignoring an oversized "
+			    "message from pid %ld", cred ? (long)cred->pid :
+			    0L);
 			continue;
 		}
 		notify_handle(cred, buf, (size_t)n);
 	}
+	return i;
+}
+
+static void
+notify_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	(void)notify_receive(io->fd);
 }
 
 /* To the service manager, if there is one (NOTIFY_SOCKET of the master). */
@@ -299,8 +531,8 @@ notify_watchdog_start(void)
 
 	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
 		return;
-	ev_timer_init(&cl.sd_watchdog_w, sd_watchdog_cb, 0.,
+	ev_timer_init(&ntf.sd_watchdog, sd_watchdog_cb, 0.,
 	    (double)usec / 2e6);
-	ev_timer_again(cl.loop, &cl.sd_watchdog_w);
+	ev_timer_again(cl.loop, &ntf.sd_watchdog);
 	log_info("systemd watchdog: pinging every %.3fs", (double)usec / 2e6);
 }

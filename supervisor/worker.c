@@ -197,7 +197,8 @@ build_env(int slot, unsigned generation, const struct config *c)
 	r |= env_push(&env, &n, &cap, fmt("LISTEN_FDS=%d", c->nlset));
 	r |= env_push(&env, &n, &cap, strdup("LISTEN_PID=0000000000"));
 	r |= env_push(&env, &n, &cap, fmt("LISTEN_FDNAMES=%s", names));
-	r |= env_push(&env, &n, &cap, fmt("NOTIFY_SOCKET=%s", cl.notify_name));
+	r |= env_push(&env, &n, &cap, fmt("NOTIFY_SOCKET=%s",
+	    notify_socket_name()));
 	r |= env_push(&env, &n, &cap, fmt("CLUSTERD_WORKER=%d", slot));
 	r |= env_push(&env, &n, &cap, fmt("CLUSTERD_GENERATION=%u",
 	    generation));
