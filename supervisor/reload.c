@@ -269,7 +269,11 @@ reload_finish(bool ok, const char *why)
 
 	if (ok) {
 		for (i = 0; i < r.cfg->nlset; i++)
-			listen_update(r.cfg->lset[i], &r.cfg->listens[i]);
+			if (listen_update(r.cfg->lset[i], &r.cfg->listens[i]) < 0)
+				log_warn("%s: the file at its path is not the "
+				    "socket clusterd bound: socket_mode and "
+				    "socket_group not applied",
+				    listen_describe(r.cfg->lset[i]));
 		cluster_config_release(cl.cfg);
 		cl.cfg = r.cfg;
 		cl.generation = r.generation;

@@ -784,8 +784,11 @@ child_cb(struct ev_loop *loop, ev_child *c, int revents)
 				listen_repair(l, s->index);
 			slot_crashed(s, NULL, how);
 		}
-	} else
+	} else {
 		worker_free(w);
+		for (l = cl.all; l != NULL; l = l->next)
+			listen_check(l, s->index);
+	}
 	if (cl.phase == PHASE_STOPPING) {
 		if (cl.workers == NULL)
 			cluster_stopped();
