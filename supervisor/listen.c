@@ -115,7 +115,10 @@ void
 listen_strerror(const char *what, const char *path, int r, char *err,
     size_t errlen)
 {
-	if (r == -ENOTSOCK)
+	if (r == -ENOTSOCK && path != NULL && strstr(what, path) != NULL)
+		snprintf(err, errlen, "%s: exists and is not a socket; "
+		    "not replacing it", what);
+	else if (r == -ENOTSOCK)
 		snprintf(err, errlen, "%s: %s exists and is not a socket; "
 		    "not replacing it", what, path);
 	else if (r == -EADDRINUSE)
