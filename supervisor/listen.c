@@ -22,6 +22,11 @@
 
 #include "clusterd.h"
 
+/* Linux 6.6; Debian 12's headers predate it. */
+#if !defined(SYS_fchmodat2) && (defined(__x86_64__) || defined(__aarch64__))
+#define SYS_fchmodat2	452
+#endif
+
 static int	 bind_listen(int fd, const struct config_listen *, int *ret_fd);
 static int	 open_socket(const struct config_listen *, bool reuseport,
 		    int *ret_fd);
