@@ -486,10 +486,11 @@ listen_check(struct listener *l, int slot)
 	bool pw = listen_per_worker(l);
 	int fd;
 
-	if (l->shut)
+	/* A per-worker slot without a socket is closed (scaled away) or
+	 * reopened by listen_resize and listen_repair, which know it is
+	 * wanted: a socket nobody accepts on would only collect connections. */
+	if (l->shut || (pw && listen_slot_fd(l, slot) == -1))
 		return 0;
-	if (pw && slot < l->nfds && l->fds[slot] == -1)
-		return reopen_slot(l, slot);
 	if ((fd = listen_slot_fd(l, slot)) != -1 && listening(fd))
 		return 0;
 	if (fd != -1 && pw)
@@ -519,9 +520,13 @@ listen_repair(struct listener *l, int slot)
 {
 	int fd, fl;
 
-	if (listen_per_worker(l) && !l->shut &&
-	    (fd = listen_slot_fd(l, slot)) != -1 &&
-	    (fl = fcntl(fd, F_GETFL)) != -1 && (fl & O_NONBLOCK))
+	if (!listen_per_worker(l) || l->shut)
+		return listen_check(l, slot);
+	if (slot < l->nfds && l->fds[slot] == -1)
+		return reopen_slot(l, slot);	/* listen_requeue's failed */
+	if ((fd = listen_slot_fd(l, slot)) == -1)
+		return 0;
+	if ((fl = fcntl(fd, F_GETFL)) != -1 && (fl & O_NONBLOCK))
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	return listen_check(l, slot);
 }
