@@ -2,7 +2,9 @@
  * listen.c - the listening sockets. The master binds every [listen] itself
  * before any worker exists and keeps each socket for the cluster's life:
  * per-worker mode has one SO_REUSEPORT socket per slot (its queue survives
- * the slot's crashes and reloads), shared mode and unix: one socket.
+ * the slot's crashes and reloads), shared mode and unix: one socket. It
+ * checks and repairs what workers do to them, and never changes a unix:
+ * file by its path (a worker may be able to write its directory).
  */
 #include <errno.h>
 #include <fcntl.h>
