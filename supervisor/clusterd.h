@@ -292,7 +292,8 @@ void	 listen_shut(struct listener *);	/* stop: close its fds */
 int	 listen_update(struct listener *, const struct config_listen *);
 bool	 listen_same(const struct listener *, const struct config_listen *);
 int	 listen_resize(struct listener *, int nslots, char *err, size_t);
-/* listen() again a socket a worker shut down; never touches flags. */
+/* listen() again a socket a worker shut down; never touches flags.
+ * 0 fine, 1 listens again, 2 replaced (its holders keep a dead one). */
 int	 listen_check(struct listener *, int slot);
 /* listen_check, and a per-worker socket back to blocking: only when no
  * process but the master holds the slot's socket. */

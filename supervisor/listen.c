@@ -469,7 +469,7 @@ replace_socket(struct listener *l, int slot)
 	l->fds[k] = fd;
 	if (pw)
 		steer_joined(l, slot);
-	return 1;
+	return 2;
 }
 
 /*
@@ -480,7 +480,9 @@ replace_socket(struct listener *l, int slot)
  * file status flag is touched (other workers share them). A unix socket
  * stays dead after shutdown() and an activated one cannot be bound again:
  * the first gets a fresh socket for the workers to come, the second is
- * -ENOTCONN. Returns 1 if it repaired, 0 if there was nothing to do.
+ * -ENOTCONN. Returns 0 if there was nothing to do, 1 if it listens again
+ * for every holder, 2 if a fresh socket replaced it (the workers that hold
+ * the old one still have a dead socket: only a restart helps them).
  */
 int
 listen_check(struct listener *l, int slot)
