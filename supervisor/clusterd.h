@@ -188,6 +188,8 @@ struct listener {
 	int			*group;		/* reuseport index -> slot */
 	bool			*group_ready;	/* per index, as steered */
 	int			 ngroup;
+	dev_t			 sock_dev;	/* unix: the file bind() made */
+	ino_t			 sock_ino;
 	int			 refs;		/* configs + workers using it */
 	bool			 shut;		/* fds closed at stop */
 	struct listener		*next;		/* in cl.all */
@@ -317,16 +319,27 @@ struct listener *listen_new(const struct config_listen *, int nslots,
 void	 listen_ref(struct listener *);
 void	 listen_unref(struct listener *);	/* last one closes it */
 void	 listen_shut(struct listener *);	/* stop: close its fds */
-void	 listen_update(struct listener *, const struct config_listen *);
+/* -ESTALE: the unix: file is not ours any more, mode and group kept. */
+int	 listen_update(struct listener *, const struct config_listen *);
 bool	 listen_same(const struct listener *, const struct config_listen *);
 int	 listen_resize(struct listener *, int nslots, char *err, size_t);
+/* listen() again a socket a worker shut down; never touches flags.
+ * 0 fine, 1 listens again, 2 replaced (its holders keep a dead one). */
+int	 listen_check(struct listener *, int slot);
+/* listen_check, and a per-worker socket back to blocking: only when no
+ * process but the master holds the slot's socket. */
 int	 listen_repair(struct listener *, int slot);
 void	 listen_close_slot(struct listener *, int slot);
 int	 listen_queued(const struct listener *, int slot);
 int	 listen_requeue(struct listener *, int slot);
 int	 listen_migrate_req(void);
 void	 listen_close(struct listener *);
-int	 listen_slot_fd(const struct listener *, int slot);
+int	 listen_slot_fd(const struct listener *, int slot);	/* -1: none */
+bool	 listen_per_worker(const struct listener *);
+/* 0 nothing at path, 1 a stale socket, -EADDRINUSE, -ENOTSOCK, -errno. */
+int	 listen_probe_path(const char *path);
+void	 listen_strerror(const char *what, const char *path, int r,
+	    char *err, size_t errlen);
 /* Sockets passed by systemd (LISTEN_FDS): fills c->lset where they
  * match; the caller binds the rest. */
 int	 listen_activated(struct config *, char *err, size_t errlen);

@@ -206,20 +206,19 @@ control_listen(const char *path, char *err, size_t errlen)
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (probe != -1) {
-		if (connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0) {
-			close(probe);
-			snprintf(err, errlen, "control socket %s: another "
-			    "master answers on it", path);
-			return -EADDRINUSE;
-		}
-		e = errno;
-		close(probe);
-		if (e == ECONNREFUSED && unlink(path) == 0)
-			log_info("control socket %s: removed a stale one",
-			    path);
+	/* Only a socket nobody accepts on is replaced; anything else at the
+	 * path (`control = app.conf`) is refused, never deleted. */
+	if ((probe = listen_probe_path(path)) == -EADDRINUSE) {
+		snprintf(err, errlen, "control socket %s: another master "
+		    "answers on it", path);
+		return probe;
 	}
+	if (probe < 0) {
+		listen_strerror("control socket", path, probe, err, errlen);
+		return probe;
+	}
+	if (probe == 1 && unlink(path) == 0)
+		log_info("control socket %s: removed a stale one", path);
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)

@@ -2,17 +2,21 @@
  * listen.c - the listening sockets. The master binds every [listen] itself
  * before any worker exists and keeps each socket for the cluster's life:
  * per-worker mode has one SO_REUSEPORT socket per slot (its queue survives
- * the slot's crashes and reloads), shared mode and unix: one socket.
+ * the slot's crashes and reloads), shared mode and unix: one socket. It
+ * checks and repairs what workers do to them, and never changes a unix:
+ * file by its path (a worker may be able to write its directory).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -20,9 +24,23 @@
 
 #include "clusterd.h"
 
+/* Linux 6.6; Debian 12's headers predate it. */
+#if !defined(SYS_fchmodat2) && (defined(__x86_64__) || defined(__aarch64__))
+#define SYS_fchmodat2	452
+#endif
+
+static int	 bind_listen(int fd, const struct config_listen *, int *ret_fd);
 static int	 open_socket(const struct config_listen *, bool reuseport,
 		    int *ret_fd);
-static int	 open_unix(const struct config_listen *, int *ret_fd);
+static int	 open_path(const char *path, uid_t owner, struct stat *ret_st);
+static int	 open_unix(struct listener *, int *ret_fd);
+static int	 chmod_fd(int pfd, mode_t);
+static int	 set_mode(struct listener *, const struct config_listen *);
+static void	 unlink_ours(const struct listener *);
+static int	 reopen_slot(struct listener *, int slot);
+static int	 open_slot(struct listener *, int slot, char *err, size_t);
+static bool	 listening(int fd);
+static int	 replace_socket(struct listener *, int slot);
 
 /*
  * A SO_REUSEPORT bind succeeds when another reuseport socket of the same user
@@ -33,25 +51,14 @@ static int	 open_unix(const struct config_listen *, int *ret_fd);
 int
 listen_test_bind(const struct config_listen *c, char *err, size_t errlen)
 {
-	struct sockaddr_un sun;
 	int fd, one = 1, r = 0;
 
 	if (c->family == AF_UNIX) {
-		/* A socket file something still accepts on is in use; a stale
-		 * one (ECONNREFUSED) is replaced by listen_open. */
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd == -1)
-			return -errno;
-		memset(&sun, 0, sizeof sun);
-		sun.sun_family = AF_UNIX;
-		snprintf(sun.sun_path, sizeof sun.sun_path, "%s", c->path);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
-			snprintf(err, errlen, "%s: address already in use",
-			    c->address);
-			r = -EADDRINUSE;
-		}
-		close(fd);
-		return r;
+		/* A stale socket is replaced by listen_open; anything else
+		 * at the path is refused. */
+		if ((r = listen_probe_path(c->path)) < 0)
+			listen_strerror(c->address, c->path, r, err, errlen);
+		return r < 0 ? r : 0;
 	}
 	fd = socket(c->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
@@ -72,6 +79,91 @@ listen_test_bind(const struct config_listen *c, char *err, size_t errlen)
 	return r;
 }
 
+/*
+ * What sits at a unix: or control path: 0 nothing, 1 a stale socket (a
+ * socket file nobody accepts on, left by a master that died: the caller
+ * may replace it), -EADDRINUSE a socket something accepts on, -ENOTSOCK
+ * anything else, or -errno. Only a stale socket is ever replaced: a
+ * regular file there is a mistake (`control = app.conf`) and deleting it
+ * would lose the file. lstat: a symlink is not a socket whatever it points
+ * to. The probe does not block: a full backlog answers EAGAIN (in use).
+ */
+int
+listen_probe_path(const char *path)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	size_t len = strlen(path);
+	int fd, r;
+
+	if (lstat(path, &st) == -1)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	if (len >= sizeof sun.sun_path)
+		return -ENAMETOOLONG;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, len + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 ||
+	    errno == EAGAIN)
+		r = -EADDRINUSE;
+	else
+		r = errno == ECONNREFUSED ? 1 : -errno;
+	close(fd);
+	return r;
+}
+
+/* The message for what listen_probe_path (or a bind) answered. */
+void
+listen_strerror(const char *what, const char *path, int r, char *err,
+    size_t errlen)
+{
+	if (r == -ENOTSOCK && path != NULL && strstr(what, path) != NULL)
+		snprintf(err, errlen, "%s: exists and is not a socket; "
+		    "not replacing it", what);
+	else if (r == -ENOTSOCK)
+		snprintf(err, errlen, "%s: %s exists and is not a socket; "
+		    "not replacing it", what, path);
+	else if (r == -EADDRINUSE)
+		snprintf(err, errlen, "%s: address already in use", what);
+	else if (path != NULL)
+		snprintf(err, errlen, "%s: %s: %s", what, path, strerror(-r));
+	else
+		snprintf(err, errlen, "%s: %s", what, strerror(-r));
+}
+
+/* Every bind ends so: bind, listen, hand over or close. A unix: file gets
+ * its mode from the umask at creation: no chmod() by path, no window. */
+static int
+bind_listen(int fd, const struct config_listen *c, int *ret_fd)
+{
+	bool mode = c->family == AF_UNIX && c->socket_mode >= 0;
+	mode_t old = 0;
+	int r = 0;
+
+	if (mode)
+		old = umask(~(mode_t)c->socket_mode & 0777);
+	if (bind(fd, (const struct sockaddr *)&c->addr, c->addrlen) == -1)
+		r = -errno;
+	if (mode)
+		umask(old);
+	if (r == 0 && listen(fd, c->backlog) == -1) {
+		r = -errno;
+		if (c->family == AF_UNIX)
+			unlink(c->path);	/* just made: ours */
+	}
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 static int
 open_socket(const struct config_listen *c, bool reuseport, int *ret_fd)
 {
@@ -82,72 +174,192 @@ open_socket(const struct config_listen *c, bool reuseport, int *ret_fd)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (reuseport &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == -1)
-		goto fail;
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == -1) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
 	if (c->family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(fd, (const struct sockaddr *)&c->addr, c->addrlen) == -1)
-		goto fail;
-	if (listen(fd, c->backlog) == -1)
-		goto fail;
-	*ret_fd = fd;
-	return 0;
-fail:
-	r = -errno;
-	close(fd);
-	return r;
+	return bind_listen(fd, c, ret_fd);
 }
 
-/* Mode and group are set on the path between bind() and listen(): fchmod()
- * on a socket fd does not change the file (traps.md). */
+/*
+ * The socket file that bind() just made, without following a path a worker
+ * may have changed since: an O_PATH descriptor of what is there now, if it
+ * is a socket (O_NOFOLLOW: a symlink is not), ours, with one link (a hard
+ * link to someone else's socket is owned by them or has two). -ESTALE for
+ * anything else.
+ */
 static int
-open_unix(const struct config_listen *c, int *ret_fd)
+open_path(const char *path, uid_t owner, struct stat *ret_st)
 {
+	struct stat st;
 	int fd, r;
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
+	if ((fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return -errno;
-	unlink(c->path);	/* stale: listen_test_bind saw nobody on it */
-	if (bind(fd, (const struct sockaddr *)&c->addr, c->addrlen) == -1)
-		goto fail;
-	if (c->socket_mode >= 0 && chmod(c->path, (mode_t)c->socket_mode) == -1)
-		goto fail;
-	if (c->has_socket_group && chown(c->path, (uid_t)-1, c->socket_gid) == -1)
-		goto fail;
-	if (listen(fd, c->backlog) == -1)
-		goto fail;
+	if (fstat(fd, &st) == -1) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if (!S_ISSOCK(st.st_mode) || st.st_uid != owner || st.st_nlink != 1) {
+		close(fd);
+		return -ESTALE;
+	}
+	*ret_st = st;
+	return fd;
+}
+
+/*
+ * Mode from the umask at bind() (bind_listen); the group through an O_PATH
+ * descriptor checked by open_path, never chown() by path: a worker that can
+ * write the socket's directory could put a symlink to any file there. The
+ * inode is kept so that a reload changes this file or nothing (set_mode).
+ */
+static int
+open_unix(struct listener *l, int *ret_fd)
+{
+	const struct config_listen *c = &l->cfg;
+	struct stat st;
+	int fd, pfd, r;
+
+	if ((r = listen_probe_path(c->path)) < 0)
+		return r;
+	if (r == 1 && unlink(c->path) == -1 && errno != ENOENT)
+		return -errno;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -errno;
+	if ((r = bind_listen(fd, c, &fd)) < 0)
+		return r;
+	if ((pfd = open_path(c->path, geteuid(), &st)) < 0) {
+		close(fd);		/* the file there is not ours: keep it */
+		return pfd;
+	}
+	if (c->has_socket_group &&
+	    fchownat(pfd, "", (uid_t)-1, c->socket_gid, AT_EMPTY_PATH) == -1) {
+		r = -errno;
+		unlink(c->path);
+		close(pfd);
+		close(fd);
+		return r;
+	}
+	close(pfd);
+	l->sock_dev = st.st_dev;
+	l->sock_ino = st.st_ino;
 	*ret_fd = fd;
 	return 0;
-fail:
-	r = -errno;
-	unlink(c->path);
-	close(fd);
+}
+
+/* chmod of an O_PATH descriptor: fchmodat2(AT_EMPTY_PATH) since Linux 6.6
+ * (glibc's fchmodat refuses the flag), else its /proc/self/fd link, which
+ * resolves to the inode, not to the path. */
+static int
+chmod_fd(int pfd, mode_t mode)
+{
+	char proc[32];
+
+#ifdef SYS_fchmodat2
+	if (syscall(SYS_fchmodat2, pfd, "", mode, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOSYS && errno != EINVAL)
+		return -errno;
+#endif
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+	return chmod(proc, mode) == -1 ? -errno : 0;
+}
+
+/* A reload's socket_mode and socket_group, on the file open_unix made:
+ * -ESTALE when something else is at the path now (nothing is changed). */
+static int
+set_mode(struct listener *l, const struct config_listen *c)
+{
+	struct stat st;
+	int pfd, r = 0;
+
+	if (c->socket_mode < 0 && !c->has_socket_group)
+		return 0;
+	if ((pfd = open_path(l->cfg.path, geteuid(), &st)) < 0)
+		return pfd;
+	if (st.st_dev != l->sock_dev || st.st_ino != l->sock_ino)
+		r = -ESTALE;
+	if (r == 0 && c->socket_mode >= 0)
+		r = chmod_fd(pfd, (mode_t)c->socket_mode);
+	if (r == 0 && c->has_socket_group &&
+	    fchownat(pfd, "", (uid_t)-1, c->socket_gid, AT_EMPTY_PATH) == -1)
+		r = -errno;
+	close(pfd);
 	return r;
 }
 
-static bool
-per_worker(const struct listener *l)
+/* Our unix: file, if it still is at its path: never a file a worker put
+ * there instead. */
+static void
+unlink_ours(const struct listener *l)
+{
+	struct stat st;
+
+	if (l->cfg.family != AF_UNIX || l->cfg.path == NULL || l->activated ||
+	    l->sock_ino == 0)
+		return;
+	if (lstat(l->cfg.path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == l->sock_dev && st.st_ino == l->sock_ino)
+		unlink(l->cfg.path);
+}
+
+/* One SO_REUSEPORT socket per slot: the rule steer.c applies too. */
+bool
+listen_per_worker(const struct listener *l)
 {
 	return !l->activated && l->cfg.family != AF_UNIX &&
 	    l->cfg.sockets == LISTEN_PER_WORKER;
 }
 
+/* A per-worker slot's socket where it has none (growing fds[] up to slot):
+ * 1 if it opened one, 0 if there was one. */
+static int
+reopen_slot(struct listener *l, int slot)
+{
+	int *fds, i, fd, r;
+
+	if (slot >= l->nfds) {
+		fds = realloc(l->fds, sizeof(int) * (size_t)(slot + 1));
+		if (fds == NULL)
+			return -ENOMEM;
+		l->fds = fds;
+		for (i = l->nfds; i <= slot; i++)
+			l->fds[i] = -1;
+		l->nfds = slot + 1;
+	}
+	if (l->fds[slot] != -1)
+		return 0;
+	if ((r = open_socket(&l->cfg, true, &fd)) < 0)
+		return r;
+	l->fds[slot] = fd;
+	steer_joined(l, slot);
+	return 1;
+}
+
 static int
 open_slot(struct listener *l, int slot, char *err, size_t errlen)
 {
-	int r;
+	int r = 0, fd;
 
-	r = l->cfg.family == AF_UNIX ? open_unix(&l->cfg, &l->fds[slot]) :
-	    open_socket(&l->cfg, per_worker(l), &l->fds[slot]);
-	if (r < 0) {
+	if (listen_per_worker(l))
+		r = reopen_slot(l, slot);
+	else if (l->fds[0] == -1) {
+		r = l->cfg.family == AF_UNIX ? open_unix(l, &fd) :
+		    open_socket(&l->cfg, false, &fd);
+		if (r == 0)
+			l->fds[0] = fd;
+	}
+	if (r == -ENOTSOCK || r == -EADDRINUSE)
+		listen_strerror(l->cfg.address, l->cfg.path, r, err, errlen);
+	else if (r < 0)
 		snprintf(err, errlen, "%s: bind: %s", l->cfg.address,
 		    strerror(-r));
-		return r;
-	}
-	if (per_worker(l))
-		steer_joined(l, slot);
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 static void
@@ -167,33 +379,30 @@ listen_open(struct listener *l, const struct config_listen *c, int nslots,
 
 	memset(l, 0, sizeof *l);
 	copy_cfg(&l->cfg, c);
-	l->nfds = 0;
 	if ((l->fds = malloc(sizeof(int))) == NULL)
 		return -ENOMEM;
 	l->fds[0] = -1;
+	l->nfds = 1;
 	if ((r = open_slot(l, 0, err, errlen)) < 0)
 		return r;
-	l->nfds = 1;
 	return listen_resize(l, nslots, err, errlen);
 }
 
-/* Grow to nslots sockets (per-worker). Shrinking is listen_close_slot. */
+/*
+ * A per-worker listener has a socket for every slot below nslots: the
+ * missing ones are opened, holes a scale-down left below a slot that was
+ * still draining included. Shrinking is listen_close_slot.
+ */
 int
 listen_resize(struct listener *l, int nslots, char *err, size_t errlen)
 {
-	int *fds, i, r;
+	int i, r;
 
-	if (!per_worker(l) || l->shut || nslots <= l->nfds)
+	if (!listen_per_worker(l) || l->shut)
 		return 0;
-	if ((fds = realloc(l->fds, sizeof(int) * (size_t)nslots)) == NULL)
-		return -ENOMEM;
-	l->fds = fds;
-	for (i = l->nfds; i < nslots; i++) {
-		l->fds[i] = -1;
+	for (i = 0; i < nslots; i++)
 		if ((r = open_slot(l, i, err, errlen)) < 0)
 			return r;
-		l->nfds = i + 1;
-	}
 	return 0;
 }
 
@@ -201,72 +410,129 @@ listen_resize(struct listener *l, int nslots, char *err, size_t errlen)
 void
 listen_close_slot(struct listener *l, int slot)
 {
-	if (!per_worker(l) || slot >= l->nfds || l->fds[slot] == -1)
+	if (!listen_per_worker(l) || slot >= l->nfds || l->fds[slot] == -1)
 		return;
 	close(l->fds[slot]);
 	l->fds[slot] = -1;
 	steer_left(l, slot);
-	if (slot == l->nfds - 1)
+	while (l->nfds > 1 && l->fds[l->nfds - 1] == -1)
 		l->nfds--;
 }
 
+/*
+ * The socket the slot's worker gets. -1 only when the listener has none
+ * for it: shut at stop, a slot beyond listen_resize's count, or a reopen
+ * that failed (listen_resize and listen_check said why). A worker must not
+ * be started with -1: it would have no fd 3.
+ */
 int
 listen_slot_fd(const struct listener *l, int slot)
 {
-	if (!per_worker(l))
+	if (!listen_per_worker(l))
 		return l->fds[0];
 	return slot < l->nfds ? l->fds[slot] : -1;
 }
 
+/* Accepting connections: SO_ACCEPTCONN, and not shut down (a unix socket
+ * keeps SO_ACCEPTCONN after shutdown() but refuses; poll shows RDHUP). */
+static bool
+listening(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	socklen_t len;
+	int on = 0;
+
+	len = sizeof on;
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 || !on)
+		return false;
+	return poll(&p, 1, 0) <= 0 ||
+	    !(p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Beyond repair: a fresh socket takes the slot's place for the workers to
+ * come (those that hold the old one keep it). */
+static int
+replace_socket(struct listener *l, int slot)
+{
+	bool pw = listen_per_worker(l);
+	int k = pw ? slot : 0, old = l->fds[k], fd, r;
+
+	if (pw)
+		r = open_socket(&l->cfg, true, &fd);
+	else
+		r = l->cfg.family == AF_UNIX ? open_unix(l, &fd) :
+		    open_socket(&l->cfg, false, &fd);
+	if (r < 0)
+		return r;
+	if (old != -1)
+		close(old);
+	l->fds[k] = fd;
+	if (pw)
+		steer_joined(l, slot);
+	return 2;
+}
+
 /*
- * A worker shares its slot's socket (same open file), so it can damage it:
- * shutdown() takes it out of listening (and out of the reuseport group),
- * O_NONBLOCK sticks to the open file. Called when no worker holds the slot's
- * socket any more, before the next one starts. Returns 1 if it repaired.
+ * A worker shares its slot's socket (the same open file) and can take it
+ * out of listening: shutdown() (which also drops it from the reuseport
+ * group). Called whenever a worker of the slot exits, whoever else holds
+ * the socket: listen() again restores it for every holder at once, and no
+ * file status flag is touched (other workers share them). A unix socket
+ * stays dead after shutdown() and an activated one cannot be bound again:
+ * the first gets a fresh socket for the workers to come, the second is
+ * -ENOTCONN. Returns 0 if there was nothing to do, 1 if it listens again
+ * for every holder, 2 if a fresh socket replaced it (the workers that hold
+ * the old one still have a dead socket: only a restart helps them).
+ */
+int
+listen_check(struct listener *l, int slot)
+{
+	bool pw = listen_per_worker(l);
+	int fd;
+
+	/* A per-worker slot without a socket is closed (scaled away) or
+	 * reopened by listen_resize and listen_repair, which know it is
+	 * wanted: a socket nobody accepts on would only collect connections. */
+	if (l->shut || (pw && listen_slot_fd(l, slot) == -1))
+		return 0;
+	if ((fd = listen_slot_fd(l, slot)) != -1 && listening(fd))
+		return 0;
+	if (fd != -1 && pw)
+		steer_left(l, slot);
+	if (fd != -1 && l->cfg.family != AF_UNIX &&
+	    listen(fd, l->cfg.backlog) == 0 && listening(fd)) {
+		if (pw)
+			steer_joined(l, slot);
+		return 1;
+	}
+	if (l->activated)
+		return fd == -1 ? 0 : -ENOTCONN;
+	return replace_socket(l, slot);
+}
+
+/*
+ * Before a slot's next worker starts, when no process but the master holds
+ * the slot's socket: listen_check, and a per-worker socket goes back to
+ * blocking (O_NONBLOCK belongs to the open file; the last worker may have
+ * set it). A socket other workers share (sockets = shared, unix:,
+ * activated) keeps its flags: they are its workers', and an event loop
+ * whose O_NONBLOCK the master cleared would block in accept() for the
+ * whole backoff. Returns what listen_check returns.
  */
 int
 listen_repair(struct listener *l, int slot)
 {
-	int fd = listen_slot_fd(l, slot), on = 0, fl, r = 0, nfd;
-	socklen_t len = sizeof on;
-	char err[256];
+	int fd, fl;
 
-	if (l->activated || l->shut)
-		return 0;
-	if (fd == -1 && per_worker(l) && slot < l->nfds) {
-		if ((r = open_socket(&l->cfg, true, &nfd)) < 0)
-			return r;
-		l->fds[slot] = nfd;
-		steer_joined(l, slot);
-		return 1;
-	}
-	if (fd == -1)
+	if (!listen_per_worker(l) || l->shut)
+		return listen_check(l, slot);
+	if (slot < l->nfds && l->fds[slot] == -1)
+		return reopen_slot(l, slot);	/* listen_requeue's failed */
+	if ((fd = listen_slot_fd(l, slot)) == -1)
 		return 0;
 	if ((fl = fcntl(fd, F_GETFL)) != -1 && (fl & O_NONBLOCK))
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on)
-		return 0;
-	/* Not listening: it left the group when it was shut down. */
-	if (per_worker(l))
-		steer_left(l, slot);
-	if (listen(fd, l->cfg.backlog) == 0) {
-		if (per_worker(l))
-			steer_joined(l, slot);
-		return 1;
-	}
-	/* Beyond repair: a fresh socket takes its place. */
-	if (per_worker(l)) {
-		if (open_socket(&l->cfg, true, &nfd) < 0)
-			return -errno;
-		steer_joined(l, slot);
-	} else if ((r = (l->cfg.family == AF_UNIX ? open_unix(&l->cfg, &nfd) :
-	    open_socket(&l->cfg, false, &nfd))) < 0) {
-		snprintf(err, sizeof err, "%s", strerror(-r));
-		return r;
-	}
-	close(fd);
-	l->fds[per_worker(l) ? slot : 0] = nfd;
-	return 1;
+	return listen_check(l, slot);
 }
 
 void
@@ -277,9 +543,8 @@ listen_close(struct listener *l)
 	for (i = 0; i < l->nfds; i++)
 		if (l->fds[i] != -1)
 			close(l->fds[i]);
-	if (l->cfg.family == AF_UNIX && l->cfg.path && !l->activated &&
-	    !l->shut)
-		unlink(l->cfg.path);
+	if (!l->shut)
+		unlink_ours(l);
 	steer_free(l);
 	free(l->fds);
 	free(l->cfg.address);
@@ -447,8 +712,7 @@ listen_shut(struct listener *l)
 			close(l->fds[i]);
 			l->fds[i] = -1;
 		}
-	if (l->cfg.family == AF_UNIX && l->cfg.path && !l->activated)
-		unlink(l->cfg.path);
+	unlink_ours(l);
 	l->shut = true;
 }
 
@@ -465,28 +729,30 @@ listen_same(const struct listener *l, const struct config_listen *c)
 	    memcmp(&l->cfg.addr, &c->addr, c->addrlen) == 0;
 }
 
-/* A reload kept the socket: apply what may change on a bound socket. */
-void
+/*
+ * A reload kept the socket: apply what may change on a bound socket. The
+ * new config is taken in any case; -ESTALE (or -errno) when the unix: file
+ * at the path is not the one the master bound any more, and its mode and
+ * group were left alone.
+ */
+int
 listen_update(struct listener *l, const struct config_listen *c)
 {
-	int i;
+	int i, r = 0;
 
 	if (!l->activated && c->backlog != l->cfg.backlog)
 		for (i = 0; i < l->nfds; i++)
 			if (l->fds[i] != -1)
 				listen(l->fds[i], c->backlog);
-	if (c->family == AF_UNIX && !l->activated) {
-		if (c->socket_mode >= 0)
-			chmod(c->path, (mode_t)c->socket_mode);
-		if (c->has_socket_group)
-			chown(c->path, (uid_t)-1, c->socket_gid);
-	}
+	if (c->family == AF_UNIX && !l->activated && !l->shut)
+		r = set_mode(l, c);
 	snprintf(l->cfg.name, sizeof l->cfg.name, "%s", c->name);
 	l->cfg.backlog = c->backlog;
 	l->cfg.socket_mode = c->socket_mode;
 	l->cfg.socket_gid = c->socket_gid;
 	l->cfg.has_socket_group = c->has_socket_group;
 	l->cfg.line = c->line;
+	return r;
 }
 
 /* Connections waiting in a listener's accept queue (TCP_INFO of a listening
@@ -498,7 +764,7 @@ listen_queued(const struct listener *l, int slot)
 	socklen_t len = sizeof ti;
 	int fd = listen_slot_fd(l, slot);
 
-	if (fd == -1 || !per_worker(l) || l->shut ||
+	if (fd == -1 || !listen_per_worker(l) || l->shut ||
 	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
 		return -1;
 	return (int)ti.tcpi_unacked;
@@ -519,7 +785,7 @@ listen_requeue(struct listener *l, int slot)
 {
 	int queued, nfd, r;
 
-	if (!per_worker(l) || l->shut ||
+	if (!listen_per_worker(l) || l->shut ||
 	    (queued = listen_queued(l, slot)) <= 0)
 		return 0;
 	/* Close first: migration hashes over the members that remain, and a

@@ -18,6 +18,7 @@
 
 static const char *socket_opt;	/* -s SOCKET */
 
+static int	 check_paths(const char *, const struct config *);
 static int	 cmd_check(int, char **);
 static int	 cmd_run(int, char **);
 static int	 cmd_start(int, char **);
@@ -74,6 +75,32 @@ load_or_exit(const char *file, int flags)
 	return c;
 }
 
+/* run and start would refuse a file that is not a socket at the control
+ * or a unix: path (they never delete one): so does check. A socket in use
+ * is fine here, it may be this cluster's. */
+static int
+check_paths(const char *file, const struct config *c)
+{
+	char err[512];
+	int i, r, bad = 0;
+
+	if ((r = listen_probe_path(c->control)) == -ENOTSOCK) {
+		listen_strerror("control", c->control, r, err, sizeof err);
+		fprintf(stderr, "%s: %s\n", file, err);
+		bad = r;
+	}
+	for (i = 0; i < c->nlistens; i++) {
+		if (c->listens[i].family != AF_UNIX ||
+		    (r = listen_probe_path(c->listens[i].path)) != -ENOTSOCK)
+			continue;
+		listen_strerror(c->listens[i].address, c->listens[i].path, r,
+		    err, sizeof err);
+		fprintf(stderr, "%s:%d: %s\n", file, c->listens[i].line, err);
+		bad = r;
+	}
+	return bad;
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
@@ -82,6 +109,10 @@ cmd_check(int argc, char **argv)
 	if (argc != 2)
 		usage(stderr, EXIT_USAGE);
 	c = load_or_exit(argv[1], CONFIG_FULL);
+	if (check_paths(argv[1], c) < 0) {
+		config_free(c);
+		return EXIT_CONFIG;
+	}
 	printf("%s: configuration OK\n", argv[1]);
 	config_free(c);
 	return EXIT_OK;

@@ -309,7 +309,11 @@ reload_finish(bool ok, const char *why)
 	r.slot = -1;
 	if (ok) {
 		for (i = 0; i < nc->nlset; i++)
-			listen_update(nc->lset[i], &nc->listens[i]);
+			if (listen_update(nc->lset[i], &nc->listens[i]) < 0)
+				log_warn("%s: the file at its path is not the "
+				    "socket clusterd bound: socket_mode and "
+				    "socket_group not applied",
+				    listen_describe(nc->lset[i]));
 		reload_release(cl.cfg);
 		cl.cfg = nc;
 		cl.generation = r.generation;

@@ -166,6 +166,17 @@ repair_sockets(struct slot *s)
 		listen_repair(l, s->index);
 }
 
+/* A worker of the slot exited: one that shut the socket down (or closed
+ * it) must not leave it dead for the others. */
+static void
+check_sockets(struct slot *s)
+{
+	struct listener *l;
+
+	for (l = cl.all; l != NULL; l = l->next)
+		listen_check(l, s->index);
+}
+
 /* Connections queued on a slot that goes into a long backoff are moved to
  * the other slots (or reset): see listen_requeue. */
 static void
@@ -428,6 +439,7 @@ act_promote(struct slot *s, struct worker *w, const char *how)
 {
 	set_last_exit(s, how);
 	sl.procs->release(w);
+	check_sockets(s);
 	s->cur = s->incoming;
 	s->incoming = NULL;
 	return SLOT_STARTING;
@@ -573,12 +585,17 @@ deliver(struct slot *s)
 static void
 retired_event(struct worker *w, enum slot_event ev, const char *detail)
 {
+	int slot;
+
 	switch (ev) {
 	case SE_STOP_TIMEOUT:
 		sl.procs->kill(w);
 		break;
 	case SE_EXIT:
+		slot = w->slot;
 		sl.procs->release(w);
+		if (slot < sl.nslots && !sl.stopping)
+			check_sockets(sl.slots[slot]);
 		break;
 	default:
 		break;

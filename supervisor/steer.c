@@ -47,7 +47,6 @@
 /* ld, mod, then a jeq + ret pair per ready member but the last, one ret. */
 #define STEER_MAX	((BPF_MAXINSNS - 1) / 2)
 
-static bool	 applies(const struct listener *);
 static int	 member_fd(const struct listener *);
 static int	 attach(int fd, const int *pick, int n);
 static int	 detach(int fd);
@@ -56,13 +55,6 @@ static void	 give_up(struct listener *, const char *what, int err);
 
 /* Before 5.3 there is no detach: remembered once we have seen that. */
 static bool	 no_detach;
-
-static bool
-applies(const struct listener *l)
-{
-	return !l->activated && l->cfg.sockets == LISTEN_PER_WORKER &&
-	    l->cfg.family != AF_UNIX;
-}
 
 /*
  * A member that is listening right now. Attaching to a socket that is not
@@ -171,7 +163,7 @@ apply(struct listener *l)
 	static int pick[STEER_MAX];
 	int i, n = 0, fd, r;
 
-	if (!applies(l) || l->steer_warned)
+	if (!listen_per_worker(l) || l->steer_warned)
 		return;
 	for (i = 0; i < l->ngroup; i++) {
 		if (!l->group_ready[i])
@@ -270,7 +262,7 @@ steer_update(struct listener *l, const bool *ready, int nslots)
 	bool changed = false, r;
 	int i, slot;
 
-	if (!applies(l))
+	if (!listen_per_worker(l))
 		return;
 	for (i = 0; i < l->ngroup; i++) {
 		slot = l->group[i];
@@ -290,7 +282,7 @@ steer_reset(struct listener *l)
 {
 	int fd, i;
 
-	if (!applies(l))
+	if (!listen_per_worker(l))
 		return;
 	for (i = 0; i < l->ngroup; i++)
 		l->group_ready[i] = false;

@@ -57,7 +57,8 @@ address = unix:$T/app.sock
 command = $WORKER
 ready = notify
 EOF
-: >"$T/app.sock"	# a stale file where the socket goes
+# A stale socket where ours goes (bound, nobody accepts): replaced.
+python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/app.sock"
 run_cluster "$T/unix.conf"
 wait_started
 assert_eq "$(curl -s --max-time 5 --unix-socket "$T/app.sock" http://x/)" "hello world" "unix socket"
