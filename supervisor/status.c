@@ -1,0 +1,260 @@
+/*
+ * status.c - the `status` answer, as text for people and JSON for
+ * programs, rendered from slot rows.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clusterd.h"
+
+static void
+fmt_duration(double s, char *buf, size_t len)
+{
+	long t = s < 0 ? 0 : (long)s;
+
+	if (t < 60)
+		snprintf(buf, len, "%lds", t);
+	else if (t < 3600)
+		snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+	else if (t < 86400)
+		snprintf(buf, len, "%ldh%02ldm", t / 3600, t % 3600 / 60);
+	else
+		snprintf(buf, len, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
+}
+
+static void
+fmt_size(uint64_t b, char *buf, size_t len)
+{
+	if (b == 0)
+		snprintf(buf, len, "-");
+	else if (b < 1024 * 1024)
+		snprintf(buf, len, "%.0fK", (double)b / 1024);
+	else if (b < 1024ULL * 1024 * 1024)
+		snprintf(buf, len, "%.1fM", (double)b / (1024 * 1024));
+	else
+		snprintf(buf, len, "%.2fG", (double)b / (1024 * 1024 * 1024));
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void
+buf_json_str(struct buf *b, const char *s)
+{
+	const unsigned char *p;
+
+	if (s == NULL) {
+		buf_append(b, "null", 4);
+		return;
+	}
+	buf_append(b, "\"", 1);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_printf(b, "\\%c", *p);
+		else if (*p == '\n')
+			buf_append(b, "\\n", 2);
+		else if (*p == '\t')
+			buf_append(b, "\\t", 2);
+		else if (*p < 0x20 || *p == 0x7f)
+			buf_printf(b, "\\u%04x", *p);
+		else
+			buf_append(b, (const char *)p, 1);
+	}
+	buf_append(b, "\"", 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Rows. MOVE: the producer belongs to the slot module; until it has one,
+ * it reads cl.slots and cl.workers here.                              */
+
+static void
+row_add(struct slot_row *rows, int max, int *n, const struct slot *s,
+    const struct worker *w, const char *state, bool receiving)
+{
+	struct slot_row *r;
+
+	if ((*n)++ >= max)
+		return;
+	r = &rows[*n - 1];
+	memset(r, 0, sizeof *r);
+	r->slot = s->index;
+	r->restarts = s->restarts;
+	snprintf(r->last_exit, sizeof r->last_exit, "%s", s->last_exit);
+	r->state = state;
+	r->receiving = receiving;
+	if (w != NULL) {
+		r->pid = w->pid;
+		r->generation = w->generation;
+		r->ready = w->state == WORKER_READY;
+		r->uptime = ev_now(cl.loop) - w->started;
+		r->rss = worker_rss(w->pid);
+		snprintf(r->status, sizeof r->status, "%s", w->status);
+	}
+}
+
+/*
+ * Per slot: its current worker (or the slot's state when it has none), the
+ * incoming worker of a reload, then the old ones still draining. Slots
+ * scaled away show only while a worker of theirs drains.
+ */
+int
+slot_rows(struct slot_row *rows, int max)
+{
+	struct worker *w;
+	struct slot *s;
+	int i, n = 0;
+
+	for (i = 0; i < cl.nslots; i++) {
+		s = cl.slots[i];
+		if (s->cur != NULL)
+			row_add(rows, max, &n, s, s->cur,
+			    s->cur->state == WORKER_DRAINING ? "draining" :
+			    slot_state_name(s->state),
+			    s->cur->state == WORKER_READY &&
+			    worker_slot_receiving(s));
+		if (s->incoming != NULL)
+			row_add(rows, max, &n, s, s->incoming,
+			    worker_state_name(s->incoming->state), false);
+		if (s->cur == NULL && s->incoming == NULL && s->wanted)
+			row_add(rows, max, &n, s, NULL,
+			    slot_state_name(s->state), false);
+		for (w = cl.workers; w != NULL; w = w->next)
+			if (w->slot == i && w != s->cur && w != s->incoming)
+				row_add(rows, max, &n, s, w,
+				    w->state == WORKER_EXITED ? "exited" :
+				    "draining", false);
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rendering.                                                          */
+
+static const char *
+phase_name(void)
+{
+	switch (cl.phase) {
+	case PHASE_STARTING:
+		return "starting";
+	case PHASE_RUNNING:
+		return "running";
+	case PHASE_STOPPING:
+		return "stopping";
+	}
+	return "?";
+}
+
+static const char *
+listener_mode(const struct listener *l)
+{
+	if (l->shut)
+		return "closed: stopping";
+	if (l->activated)
+		return "from systemd, shared";
+	if (l->cfg.family == AF_UNIX || l->cfg.sockets == LISTEN_SHARED)
+		return "shared";
+	return "per-worker";
+}
+
+static void
+status_text(struct buf *b, const struct slot_row *rows, int n)
+{
+	char up[32], rss[32];
+	int i;
+
+	fmt_duration(ev_now(cl.loop) - cl.started, up, sizeof up);
+	buf_printf(b, "%s: master %ld, up %s, generation %u, %d/%d workers "
+	    "ready (%s%s)\n", cl.cfg->name, (long)cl.master_pid, up,
+	    cl.generation, worker_slots_ready(), cl.wanted, phase_name(),
+	    reload_running() ? ", reloading" : "");
+	if (cl.cfg->nlset == 0)
+		buf_printf(b, "listen: closed\n");
+	for (i = 0; i < cl.cfg->nlset; i++)
+		buf_printf(b, "listen: %s (%s)\n",
+		    listen_describe(cl.cfg->lset[i]),
+		    listener_mode(cl.cfg->lset[i]));
+	buf_printf(b, "\n%-5s %-8s %-4s %-9s %-8s %-8s %-8s %-9s %s\n",
+	    "SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "RSS",
+	    "RECEIVING", "LAST EXIT");
+	for (i = 0; i < n; i++) {
+		const struct slot_row *r = &rows[i];
+		char pid[16], gen[16];
+
+		if (r->pid) {
+			snprintf(pid, sizeof pid, "%ld", (long)r->pid);
+			snprintf(gen, sizeof gen, "%u", r->generation);
+			fmt_duration(r->uptime, up, sizeof up);
+			fmt_size(r->rss, rss, sizeof rss);
+		} else {
+			snprintf(pid, sizeof pid, "-");
+			snprintf(gen, sizeof gen, "-");
+			snprintf(up, sizeof up, "-");
+			snprintf(rss, sizeof rss, "-");
+		}
+		buf_printf(b, "%-5d %-8s %-4s %-9s %-8s %-8u %-8s %-9s %s\n",
+		    r->slot, pid, gen, r->state, up, r->restarts, rss,
+		    r->receiving ? "yes" : "no",
+		    r->last_exit[0] ? r->last_exit : "-");
+	}
+}
+
+/* Field names are a contract: only ever add, never rename. */
+static void
+status_json(struct buf *b, const struct slot_row *rows, int n)
+{
+	int i;
+
+	buf_printf(b, "{\"name\":");
+	buf_json_str(b, cl.cfg->name);
+	buf_printf(b, ",\"master_pid\":%ld,\"generation\":%u,"
+	    "\"uptime_s\":%.1f,\"state\":\"%s\",\"reloading\":%s,"
+	    "\"wanted\":%d,\"ready\":%d,\"listen\":[", (long)cl.master_pid,
+	    cl.generation, ev_now(cl.loop) - cl.started, phase_name(),
+	    reload_running() ? "true" : "false", cl.wanted,
+	    worker_slots_ready());
+	for (i = 0; i < cl.cfg->nlset; i++) {
+		if (i > 0)
+			buf_append(b, ",", 1);
+		buf_json_str(b, listen_describe(cl.cfg->lset[i]));
+	}
+	buf_printf(b, "],\"workers\":[");
+	for (i = 0; i < n; i++) {
+		const struct slot_row *r = &rows[i];
+
+		buf_printf(b, "%s{\"slot\":%d,", i ? "," : "", r->slot);
+		if (r->pid)
+			buf_printf(b, "\"pid\":%ld,\"generation\":%u,"
+			    "\"uptime_s\":%.1f,", (long)r->pid, r->generation,
+			    r->uptime);
+		else
+			buf_printf(b, "\"pid\":null,\"generation\":null,"
+			    "\"uptime_s\":null,");
+		buf_printf(b, "\"state\":");
+		buf_json_str(b, r->state);
+		buf_printf(b, ",\"restarts\":%u,\"last_exit\":", r->restarts);
+		buf_json_str(b, r->last_exit[0] ? r->last_exit : NULL);
+		buf_printf(b, ",\"rss_bytes\":%llu,\"receiving\":%s}",
+		    (unsigned long long)r->rss, r->receiving ? "true" : "false");
+	}
+	buf_printf(b, "]}\n");
+}
+
+int
+status_render(struct buf *b, bool json)
+{
+	struct slot_row *rows;
+	int n, max;
+
+	max = slot_rows(NULL, 0);
+	if ((rows = calloc((size_t)max + 1, sizeof *rows)) == NULL)
+		return -ENOMEM;
+	n = slot_rows(rows, max);
+	if (n > max)
+		n = max;
+	if (json)
+		status_json(b, rows, n);
+	else
+		status_text(b, rows, n);
+	free(rows);
+	return 0;
+}
