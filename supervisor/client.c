@@ -1,6 +1,7 @@
 /*
- * client.c - the CLI side of the control socket: connect, send one
- * request line, print the answer and return its code as the exit code.
+ * client.c - the CLI side of the control socket: connect, check that the
+ * peer is a master we may trust, send one request line, print the answer
+ * and return its code as the exit code.
  */
 #include <errno.h>
 #include <poll.h>
@@ -63,6 +64,34 @@ wait_readable(int fd, double deadline)
 		if (r != 0)
 			return 1;	/* readable, or an error read() reports */
 	}
+}
+
+/*
+ * Whoever answers on the path must be root or us: a directory another
+ * user could write (a /tmp runtime dir created by someone else) must not
+ * let that user play the master, print "stopped" while ours runs, or write
+ * to our terminal.
+ */
+static int
+check_peer(int fd, const char *path, pid_t *ret_pid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		fprintf(stderr, "clusterd: %s: SO_PEERCRED: %s\n", path,
+		    strerror(errno));
+		return EXIT_SYSTEM;
+	}
+	if (cred.uid != 0 && cred.uid != geteuid()) {
+		fprintf(stderr, "clusterd: %s: refused: the process answering "
+		    "there (pid %ld) runs as uid %ld, not as root or uid %ld, "
+		    "so it is not a master of ours\n", path, (long)cred.pid,
+		    (long)cred.uid, (long)geteuid());
+		return EXIT_SYSTEM;
+	}
+	*ret_pid = cred.pid;
+	return EXIT_OK;
 }
 
 static int
@@ -130,10 +159,15 @@ control_command(const char *path, const char *request, bool wait_exit,
 	size_t have = 0;
 	ssize_t n;
 	FILE *out = stdout;
+	pid_t peer = 0;
 	int fd, code = EXIT_FAILED, send_errno = 0, r;
 
 	if ((r = connect_master(path, is_stop, &fd)) != EXIT_OK)
 		return r == -1 ? EXIT_OK : r;
+	if ((r = check_peer(fd, path, &peer)) != EXIT_OK) {
+		close(fd);
+		return r;
+	}
 	n = snprintf(line, sizeof line, CONTROL_VERSION " %s\n", request);
 	if (n < 0 || (size_t)n >= sizeof line)
 		fatalx(EXIT_USAGE, "request too long");
@@ -143,8 +177,14 @@ control_command(const char *path, const char *request, bool wait_exit,
 		send_errno = errno;
 	for (;;) {
 		if (!wait_readable(fd, deadline)) {
-			fprintf(stderr, "clusterd: no answer from the "
-			    "master within %gs\n", timeout);
+			if (wait_exit)
+				fprintf(stderr, "clusterd: %s: the master (pid "
+				    "%ld) did not exit within %gs; stopped "
+				    "waiting, it goes on stopping\n", path,
+				    (long)peer, timeout);
+			else
+				fprintf(stderr, "clusterd: no answer from the "
+				    "master within %gs\n", timeout);
 			close(fd);
 			return EXIT_FAILED;
 		}
