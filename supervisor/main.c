@@ -53,7 +53,8 @@ static const struct command {
 } commands[] = {
 	{ "start",   "start FILE", 0, 0, NULL, false, cmd_start },
 	{ "run",     "run FILE", 0, 0, NULL, false, cmd_run },
-	{ "stop",    "stop FILE", 0, CMD_CLIENT, NULL, false, cmd_stop },
+	{ "stop",    "stop FILE [--timeout DURATION]", 0, CMD_CLIENT,
+	    "--timeout", true, cmd_stop },
 	{ "reload",  "reload FILE", 0, CMD_CLIENT, NULL, false, cmd_reload },
 	{ "status",  "status FILE [--json]", 0, CMD_CLIENT, "--json", false,
 	    cmd_status },
@@ -151,7 +152,15 @@ client(const char *file, const char *request, bool wait_exit,
 static int
 cmd_stop(const struct invocation *inv)
 {
-	return client(inv->file, "stop", true, 0);
+	double timeout = 0;
+
+	if (inv->opt && (config_parse_duration(inv->opt_value, &timeout) < 0 ||
+	    timeout <= 0)) {
+		fprintf(stderr, "clusterd: stop: --timeout '%s' is not a "
+		    "duration above zero (e.g. 30s, 2m)\n", inv->opt_value);
+		return EXIT_USAGE;
+	}
+	return client(inv->file, "stop", true, timeout);
 }
 
 static int
