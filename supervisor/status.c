@@ -1,6 +1,8 @@
 /*
  * status.c - the `status` answer, as text for people and JSON for
- * programs, rendered from slot rows.
+ * programs, rendered from slot rows. Text output escapes control
+ * characters: what a worker or a config puts in a field must not drive the
+ * reader's terminal.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +39,42 @@ fmt_size(uint64_t b, char *buf, size_t len)
 		snprintf(buf, len, "%.2fG", (double)b / (1024 * 1024 * 1024));
 }
 
+static bool
+is_control(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+/* Text for a terminal: C0 controls and DEL as \xHH, the rest as is (UTF-8
+ * stays readable). */
+static void
+buf_text_str(struct buf *b, const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (is_control(*p))
+			buf_printf(b, "\\x%02x", *p);
+		else
+			buf_append(b, (const char *)p, 1);
+}
+
+/* The same into a short fixed buffer, for a padded column. */
+static const char *
+text_safe(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 5 < len; s++)
+		if (is_control((unsigned char)*s))
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x",
+			    (unsigned char)*s);
+		else
+			buf[o++] = *s;
+	buf[o] = '\0';
+	return buf;
+}
+
 /* A JSON string: quotes, backslashes and control characters escaped. */
 static void
 buf_json_str(struct buf *b, const char *s)
@@ -55,7 +93,7 @@ buf_json_str(struct buf *b, const char *s)
 			buf_append(b, "\\n", 2);
 		else if (*p == '\t')
 			buf_append(b, "\\t", 2);
-		else if (*p < 0x20 || *p == 0x7f)
+		else if (is_control(*p))
 			buf_printf(b, "\\u%04x", *p);
 		else
 			buf_append(b, (const char *)p, 1);
@@ -159,20 +197,22 @@ listener_mode(const struct listener *l)
 static void
 status_text(struct buf *b, const struct slot_row *rows, int n)
 {
-	char up[32], rss[32];
+	char up[32], rss[32], state[48];
 	int i;
 
 	fmt_duration(ev_now(cl.loop) - cl.started, up, sizeof up);
-	buf_printf(b, "%s: master %ld, up %s, generation %u, %d/%d workers "
-	    "ready (%s%s)\n", cl.cfg->name, (long)cl.master_pid, up,
-	    cl.generation, worker_slots_ready(), cl.wanted, phase_name(),
+	buf_text_str(b, cl.cfg->name);
+	buf_printf(b, ": master %ld, up %s, generation %u, %d/%d workers "
+	    "ready (%s%s)\n", (long)cl.master_pid, up, cl.generation,
+	    worker_slots_ready(), cl.wanted, phase_name(),
 	    reload_running() ? ", reloading" : "");
 	if (cl.cfg->nlset == 0)
 		buf_printf(b, "listen: closed\n");
-	for (i = 0; i < cl.cfg->nlset; i++)
-		buf_printf(b, "listen: %s (%s)\n",
-		    listen_describe(cl.cfg->lset[i]),
-		    listener_mode(cl.cfg->lset[i]));
+	for (i = 0; i < cl.cfg->nlset; i++) {
+		buf_printf(b, "listen: ");
+		buf_text_str(b, listen_describe(cl.cfg->lset[i]));
+		buf_printf(b, " (%s)\n", listener_mode(cl.cfg->lset[i]));
+	}
 	buf_printf(b, "\n%-5s %-8s %-4s %-9s %-8s %-8s %-8s %-9s %s\n",
 	    "SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "RSS",
 	    "RECEIVING", "LAST EXIT");
@@ -191,10 +231,11 @@ status_text(struct buf *b, const struct slot_row *rows, int n)
 			snprintf(up, sizeof up, "-");
 			snprintf(rss, sizeof rss, "-");
 		}
-		buf_printf(b, "%-5d %-8s %-4s %-9s %-8s %-8u %-8s %-9s %s\n",
-		    r->slot, pid, gen, r->state, up, r->restarts, rss,
-		    r->receiving ? "yes" : "no",
-		    r->last_exit[0] ? r->last_exit : "-");
+		buf_printf(b, "%-5d %-8s %-4s %-9s %-8s %-8u %-8s %-9s ",
+		    r->slot, pid, gen, text_safe(r->state, state, sizeof state),
+		    up, r->restarts, rss, r->receiving ? "yes" : "no");
+		buf_text_str(b, r->last_exit[0] ? r->last_exit : "-");
+		buf_append(b, "\n", 1);
 	}
 }
 
