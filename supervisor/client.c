@@ -144,6 +144,29 @@ connect_master(const char *path, bool is_stop, int *ret_fd)
 }
 
 /*
+ * The answer starts with its code on a line of its own: 1 with *ret_code
+ * set and the line taken out of buf, 0 while the line is incomplete, -1 if
+ * it is no code.
+ */
+static int
+take_code(char *buf, size_t *have, size_t size, int *ret_code)
+{
+	char *nl = memchr(buf, '\n', *have), *end;
+	long v;
+
+	if (nl == NULL)
+		return *have == size ? -1 : 0;
+	*nl = '\0';
+	v = strtol(buf, &end, 10);
+	if (end == buf || *end != '\0' || v < 0 || v > 255)
+		return -1;
+	*ret_code = (int)v;
+	*have -= (size_t)(nl + 1 - buf);
+	memmove(buf, nl + 1, *have);
+	return 1;
+}
+
+/*
  * Send one request, print the answer, return the exit code. `stop` waits
  * for EOF (wait_exit), which comes when the master process is gone. A
  * master that is not running is an error, except for `stop`. timeout > 0:
@@ -197,23 +220,12 @@ control_command(const char *path, const char *request, bool wait_exit,
 			break;
 		have += (size_t)n;
 		if (!got_code) {
-			char *nl = memchr(buf, '\n', have), *end;
-			long v;
-
-			if (nl == NULL) {
-				if (have == sizeof buf)
-					break;
-				continue;
-			}
-			*nl = '\0';
-			v = strtol(buf, &end, 10);
-			if (end == buf || *end != '\0' || v < 0 || v > 255)
+			if ((r = take_code(buf, &have, sizeof buf, &code)) < 0)
 				break;
-			code = (int)v;
+			if (r == 0)
+				continue;
 			got_code = true;
 			out = code == EXIT_OK ? stdout : stderr;
-			have -= (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, have);
 		}
 		fwrite(buf, 1, have, out);
 		fflush(out);
