@@ -456,26 +456,34 @@ void	 reload_release(struct config *);
 /* Change the wanted worker count (scale, SIGTTIN/SIGTTOU). */
 int	 reload_scale(int n, char *err, size_t errlen);
 
-/* control.c: control socket, server and client side. */
 struct control_client;
+/* control.c: the control socket server, its request decoder and command
+ * table. Protocol version 1: one request line "clusterd/1 COMMAND [ARG]\n"
+ * of at most CONTROL_IN_MAX - 1 bytes, answered with "CODE\nTEXT". */
+#define CONTROL_VERSION		"clusterd/1"
+#define CONTROL_IN_MAX		512		/* one request line */
+#define CONTROL_OUT_MAX		(1024 * 1024)	/* one reply */
+#define CONTROL_CLIENTS_MAX	64
+#define CONTROL_READ_TIMEOUT	5.0	/* to send the request */
+#define CONTROL_WRITE_TIMEOUT	10.0	/* to take the reply */
+#define CONTROL_CLI_TIMEOUT	30	/* CLI: status and scale answer at once */
+
 int	 control_listen(const char *path, char *err, size_t errlen);
 void	 control_close(void);
 /* Answer a waiting client and close it: code is the CLI's exit code. */
 void	 control_reply(struct control_client *, int code, const char *text);
 void	 control_stopped(void);		/* master about to exit */
-/* CLI side: send one request, print the answer, return the exit code. */
-int	 control_command(const char *socket_path, const char *request,
-	    bool wait_exit);
-/* The request decoder, no I/O (exported for tests/fuzz/fuzz_control.c). */
-enum control_cmd {
+/* The request decoder, no I/O (exported for tests/fuzz/fuzz_control.c).
+ * cmd indexes the command table. */
+enum control_op {
 	CONTROL_STATUS = 0,
-	CONTROL_STATUS_JSON,
 	CONTROL_RELOAD,
 	CONTROL_STOP,
 	CONTROL_SCALE,
 };
 struct control_request {
-	enum control_cmd	 cmd;
+	enum control_op		 cmd;
+	bool			 json;		/* CONTROL_STATUS: "status json" */
 	int			 scale;		/* CONTROL_SCALE: N, +N or -N */
 	bool			 relative;	/* +N or -N */
 	char			 arg[16];	/* CONTROL_SCALE: as sent */
@@ -484,6 +492,47 @@ struct control_request {
  * else -errno with the answer for the client in msg. */
 int	 control_parse_request(const char *buf, size_t len,
 	    struct control_request *ret, char *msg, size_t msglen);
+/* A scale argument, N, +N or -N within WORKERS_MAX: 0 or -EDOM (the CLI
+ * checks it with the master's rule before it connects). */
+int	 control_parse_scale(const char *arg, int *ret_n, bool *ret_relative);
+
+/* A reply being built: capped at CONTROL_OUT_MAX (overflow set past it). */
+struct buf {
+	char	*data;
+	size_t	 len, cap, off;
+	bool	 overflow;	/* would exceed CONTROL_OUT_MAX */
+};
+void	 buf_append(struct buf *, const char *, size_t);
+void	 buf_printf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 buf_free(struct buf *);
+
+/* status.c: `status` as text or JSON, rendered from slot rows. */
+struct slot_row {
+	int		 slot;		/* index */
+	const char	*state;		/* starting, ready, draining, backoff,
+					 * stopped, exited: static strings */
+	pid_t		 pid;		/* 0: no worker right now */
+	unsigned	 generation;
+	bool		 ready;		/* its worker serves */
+	bool		 receiving;	/* new connections reach it */
+	unsigned	 restarts;
+	double		 uptime;	/* seconds since fork */
+	uint64_t	 rss;		/* bytes, 0: unknown */
+	char		 last_exit[64];	/* "": none */
+	char		 status[128];	/* the worker's last STATUS=, "" */
+};
+/* Fill up to max rows, return how many there are (may be more than max:
+ * call with max 0 to size the array). */
+int	 slot_rows(struct slot_row *rows, int max);
+/* The whole `status` answer into b: 0 or -ENOMEM. */
+int	 status_render(struct buf *b, bool json);
+
+/* client.c: the CLI side of the control socket. Send one request, print
+ * the answer, return the exit code. wait_exit: wait for the master to
+ * exit (stop). timeout: give up after so many seconds, 0 never. */
+int	 control_command(const char *socket_path, const char *request,
+	    bool wait_exit, double timeout);
 
 /* daemon.c: detach, pidfile + lock, readiness handshake with start. */
 int	 daemon_start(struct config *);		/* `clusterd start` */

@@ -1,12 +1,13 @@
 /*
- * control.c - the control socket: server side in the master, client side
- * for the CLI commands (stop, reload, status, scale).
+ * control.c - the control socket's server side in the master: listen,
+ * accept and check the peer, connection I/O, the request decoder and the
+ * command table both the decoder and the dispatch read.
  *
  * Protocol, version 1. The client connects, sends one line
  *	clusterd/1 COMMAND [ARGS]\n		(at most 511 bytes)
  * and the master answers
  *	CODE\n TEXT
- * then closes the connection. CODE is the CLI's exit code (SPEC 7); the CLI
+ * then closes the connection. CODE is the CLI's exit code; the CLI
  * prints TEXT (stdout for 0, else stderr) and exits with it. Commands:
  * `status`, `status json`, `reload`, `stop`, `scale N|+N|-N`. `reload`
  * answers when the roll is done; `stop` answers right before the master
@@ -31,26 +32,10 @@
 
 #include "clusterd.h"
 
-#define CONTROL_VERSION		"clusterd/1"
-#define CONTROL_IN_MAX		512		/* one request line */
-#define CONTROL_OUT_MAX		(1024 * 1024)	/* one reply */
-#define CONTROL_CLIENTS_MAX	64
-#define CONTROL_READ_TIMEOUT	5.0	/* to send the request */
-#define CONTROL_WRITE_TIMEOUT	10.0	/* to take the reply */
-#define CONTROL_CLI_TIMEOUT	30	/* CLI: status and scale answer at once */
-
 enum client_state {
 	CLIENT_READING = 0,	/* waiting for the request line */
 	CLIENT_WAITING,		/* reload or stop: the answer comes later */
 	CLIENT_WRITING,		/* reply queued, closed once sent */
-};
-
-enum client_wait { WAIT_NONE = 0, WAIT_RELOAD, WAIT_STOP };
-
-struct buf {
-	char	*data;
-	size_t	 len, cap, off;
-	bool	 overflow;	/* would exceed CONTROL_OUT_MAX */
 };
 
 struct control_client {
@@ -58,7 +43,7 @@ struct control_client {
 	pid_t			 pid;		/* SO_PEERCRED */
 	uid_t			 uid;
 	enum client_state	 state;
-	enum client_wait	 wait;
+	enum control_op		 op;		/* CLIENT_WAITING: for what */
 	ev_io			 read_w;
 	ev_io			 write_w;
 	ev_timer		 timer_w;
@@ -86,13 +71,11 @@ static void	 client_free(struct control_client *);
 static void	 client_request(struct control_client *,
 		    const struct control_request *);
 static void	 client_send(struct control_client *, int, struct buf *);
-static void	 buf_printf(struct buf *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
 
 /* ------------------------------------------------------------------ */
 /* Output buffers.                                                      */
 
-static void
+void
 buf_append(struct buf *b, const char *s, size_t n)
 {
 	size_t cap;
@@ -121,7 +104,7 @@ buf_append(struct buf *b, const char *s, size_t n)
 	b->data[b->len] = '\0';
 }
 
-static void
+void
 buf_printf(struct buf *b, const char *fmt, ...)
 {
 	char small[512], *big;
@@ -148,33 +131,7 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	free(big);
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void
-buf_json_str(struct buf *b, const char *s)
-{
-	const unsigned char *p;
-
-	if (s == NULL) {
-		buf_append(b, "null", 4);
-		return;
-	}
-	buf_append(b, "\"", 1);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_printf(b, "\\%c", *p);
-		else if (*p == '\n')
-			buf_append(b, "\\n", 2);
-		else if (*p == '\t')
-			buf_append(b, "\\t", 2);
-		else if (*p < 0x20 || *p == 0x7f)
-			buf_printf(b, "\\u%04x", *p);
-		else
-			buf_append(b, (const char *)p, 1);
-	}
-	buf_append(b, "\"", 1);
-}
-
-static void
+void
 buf_free(struct buf *b)
 {
 	free(b->data);
@@ -393,7 +350,7 @@ client_free(struct control_client *c)
 			ctl.nclients--;
 			break;
 		}
-	if (c->state == CLIENT_WAITING && c->wait == WAIT_RELOAD)
+	if (c->state == CLIENT_WAITING && c->op == CONTROL_RELOAD)
 		reload_forget(c);
 	ev_io_stop(cl.loop, &c->read_w);
 	ev_io_stop(cl.loop, &c->write_w);
@@ -580,230 +537,27 @@ timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /* ------------------------------------------------------------------ */
-/* Requests.                                                            */
+/* Commands.                                                            */
 
 static void
-fmt_duration(double s, char *buf, size_t len)
+do_status(struct control_client *c, const struct control_request *req)
 {
-	long t = s < 0 ? 0 : (long)s;
-
-	if (t < 60)
-		snprintf(buf, len, "%lds", t);
-	else if (t < 3600)
-		snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
-	else if (t < 86400)
-		snprintf(buf, len, "%ldh%02ldm", t / 3600, t % 3600 / 60);
-	else
-		snprintf(buf, len, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
-}
-
-static void
-fmt_size(uint64_t b, char *buf, size_t len)
-{
-	if (b == 0)
-		snprintf(buf, len, "-");
-	else if (b < 1024 * 1024)
-		snprintf(buf, len, "%.0fK", (double)b / 1024);
-	else if (b < 1024ULL * 1024 * 1024)
-		snprintf(buf, len, "%.1fM", (double)b / (1024 * 1024));
-	else
-		snprintf(buf, len, "%.2fG", (double)b / (1024 * 1024 * 1024));
-}
-
-/* One line of `status`: a worker, or a slot that has none right now. */
-struct row {
-	int		 slot;
-	pid_t		 pid;		/* 0: none */
-	unsigned	 generation;
-	const char	*state;
-	double		 uptime;
-	unsigned	 restarts;
-	const char	*last_exit;	/* NULL: none */
-	uint64_t	 rss;
-	bool		 receiving;
-};
-
-static void
-row_worker(struct row *r, const struct slot *s, const struct worker *w,
-    const char *state, bool receiving)
-{
-	memset(r, 0, sizeof *r);
-	r->slot = s->index;
-	r->restarts = s->restarts;
-	r->last_exit = s->last_exit[0] ? s->last_exit : NULL;
-	r->state = state;
-	r->receiving = receiving;
-	if (w != NULL) {
-		r->pid = w->pid;
-		r->generation = w->generation;
-		r->uptime = ev_now(cl.loop) - w->started;
-		r->rss = worker_rss(w->pid);
-	}
-}
-
-/*
- * Per slot: its current worker (or the slot's state when it has none), the
- * incoming worker of a reload, then the old ones still draining. Slots
- * scaled away show only while a worker of theirs drains.
- */
-static int
-status_rows(struct row **ret)
-{
-	struct row *rows;
-	struct worker *w;
-	struct slot *s;
-	int i, n = 0, max = slot_count();
-
-	for (w = worker_list(); w != NULL; w = w->next)
-		max++;
-	if ((rows = calloc((size_t)max + 1, sizeof *rows)) == NULL)
-		return -ENOMEM;
-	for (i = 0; i < slot_count(); i++) {
-		s = slot_get(i);
-		if (s->cur != NULL)
-			row_worker(&rows[n++], s, s->cur,
-			    slot_worker_label(s, s->cur), slot_receiving(s));
-		if (s->incoming != NULL)
-			row_worker(&rows[n++], s, s->incoming,
-			    slot_worker_label(s, s->incoming), false);
-		if (s->cur == NULL && s->incoming == NULL && s->want_up)
-			row_worker(&rows[n++], s, NULL,
-			    slot_state_name(s->state), false);
-		for (w = worker_list(); w != NULL && n < max; w = w->next)
-			if (w->slot == i && w != s->cur && w != s->incoming)
-				row_worker(&rows[n++], s, w,
-				    slot_worker_label(s, w), false);
-	}
-	*ret = rows;
-	return n;
-}
-
-static const char *
-phase_name(void)
-{
-	switch (cl.phase) {
-	case PHASE_STARTING:
-		return "starting";
-	case PHASE_RUNNING:
-		return "running";
-	case PHASE_STOPPING:
-		return "stopping";
-	}
-	return "?";
-}
-
-static const char *
-listener_mode(const struct listener *l)
-{
-	if (l->shut)
-		return "closed: stopping";
-	if (l->activated)
-		return "from systemd, shared";
-	if (l->cfg.family == AF_UNIX || l->cfg.sockets == LISTEN_SHARED)
-		return "shared";
-	return "per-worker";
-}
-
-static void
-status_text(struct buf *b, const struct row *rows, int n)
-{
-	char up[32], rss[32];
-	int i;
-
-	fmt_duration(ev_now(cl.loop) - cl.started, up, sizeof up);
-	buf_printf(b, "%s: master %ld, up %s, generation %u, %d/%d workers "
-	    "ready (%s%s)\n", cl.cfg->name, (long)cl.master_pid, up,
-	    cl.generation, slot_ready_count(), slot_wanted(), phase_name(),
-	    reload_running() ? ", reloading" : "");
-	if (cl.cfg->nlset == 0)
-		buf_printf(b, "listen: closed\n");
-	for (i = 0; i < cl.cfg->nlset; i++)
-		buf_printf(b, "listen: %s (%s)\n",
-		    listen_describe(cl.cfg->lset[i]),
-		    listener_mode(cl.cfg->lset[i]));
-	buf_printf(b, "\n%-5s %-8s %-4s %-9s %-8s %-8s %-8s %-9s %s\n",
-	    "SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "RSS",
-	    "RECEIVING", "LAST EXIT");
-	for (i = 0; i < n; i++) {
-		const struct row *r = &rows[i];
-		char pid[16], gen[16];
-
-		if (r->pid) {
-			snprintf(pid, sizeof pid, "%ld", (long)r->pid);
-			snprintf(gen, sizeof gen, "%u", r->generation);
-			fmt_duration(r->uptime, up, sizeof up);
-			fmt_size(r->rss, rss, sizeof rss);
-		} else {
-			snprintf(pid, sizeof pid, "-");
-			snprintf(gen, sizeof gen, "-");
-			snprintf(up, sizeof up, "-");
-			snprintf(rss, sizeof rss, "-");
-		}
-		buf_printf(b, "%-5d %-8s %-4s %-9s %-8s %-8u %-8s %-9s %s\n",
-		    r->slot, pid, gen, r->state, up, r->restarts, rss,
-		    r->receiving ? "yes" : "no",
-		    r->last_exit ? r->last_exit : "-");
-	}
-}
-
-/* Field names are a contract (SPEC 2): only ever add, never rename. */
-static void
-status_json(struct buf *b, const struct row *rows, int n)
-{
-	int i;
-
-	buf_printf(b, "{\"name\":");
-	buf_json_str(b, cl.cfg->name);
-	buf_printf(b, ",\"master_pid\":%ld,\"generation\":%u,"
-	    "\"uptime_s\":%.1f,\"state\":\"%s\",\"reloading\":%s,"
-	    "\"wanted\":%d,\"ready\":%d,\"listen\":[", (long)cl.master_pid,
-	    cl.generation, ev_now(cl.loop) - cl.started, phase_name(),
-	    reload_running() ? "true" : "false", slot_wanted(),
-	    slot_ready_count());
-	for (i = 0; i < cl.cfg->nlset; i++) {
-		if (i > 0)
-			buf_append(b, ",", 1);
-		buf_json_str(b, listen_describe(cl.cfg->lset[i]));
-	}
-	buf_printf(b, "],\"workers\":[");
-	for (i = 0; i < n; i++) {
-		const struct row *r = &rows[i];
-
-		buf_printf(b, "%s{\"slot\":%d,", i ? "," : "", r->slot);
-		if (r->pid)
-			buf_printf(b, "\"pid\":%ld,\"generation\":%u,"
-			    "\"uptime_s\":%.1f,", (long)r->pid, r->generation,
-			    r->uptime);
-		else
-			buf_printf(b, "\"pid\":null,\"generation\":null,"
-			    "\"uptime_s\":null,");
-		buf_printf(b, "\"state\":\"%s\",\"restarts\":%u,"
-		    "\"last_exit\":", r->state, r->restarts);
-		buf_json_str(b, r->last_exit);
-		buf_printf(b, ",\"rss_bytes\":%llu,\"receiving\":%s}",
-		    (unsigned long long)r->rss, r->receiving ? "true" : "false");
-	}
-	buf_printf(b, "]}\n");
-}
-
-static void
-do_status(struct control_client *c, bool json)
-{
-	struct row *rows;
 	struct buf b;
-	int n;
 
 	memset(&b, 0, sizeof b);
-	if ((n = status_rows(&rows)) < 0) {
+	if (status_render(&b, req->json) < 0) {
+		buf_free(&b);
 		client_reply_text(c, EXIT_FAILED, "clusterd: out of memory");
 		return;
 	}
-	if (json)
-		status_json(&b, rows, n);
-	else
-		status_text(&b, rows, n);
-	free(rows);
 	client_send(c, EXIT_OK, &b);
+}
+
+static void
+do_reload(struct control_client *c, const struct control_request *req)
+{
+	log_notice("control: pid %ld: reload", (long)c->pid);
+	reload_request(reload_reply, c);	/* may answer at once */
 }
 
 static void
@@ -839,12 +593,10 @@ do_scale(struct control_client *c, const struct control_request *req)
 }
 
 static void
-do_stop(struct control_client *c)
+do_stop(struct control_client *c, const struct control_request *req)
 {
 	char why[64], msg[160];
 
-	c->state = CLIENT_WAITING;
-	c->wait = WAIT_STOP;
 	if (cl.phase == PHASE_STOPPING) {
 		/* Join the stop under way; TERM twice is how to kill now. */
 		log_info("control: pid %ld: stop (already stopping)",
@@ -862,7 +614,83 @@ do_stop(struct control_client *c)
 }
 
 /*
- * Decode a request line (SPEC-level protocol in the header comment): pure,
+ * The one list of commands: the decoder checks a request against its row,
+ * the dispatch runs the row's handler. A command that waits answers later
+ * (reload when the roll is done, stop when the master exits).
+ */
+enum control_arg {
+	ARG_NONE = 0,		/* nothing after the command */
+	ARG_JSON,		/* nothing, or the word "json" */
+	ARG_COUNT,		/* N, +N or -N */
+};
+
+static const struct control_cmd {
+	const char		*name;
+	enum control_arg	 arg;
+	bool			 waits;
+	void			 (*fn)(struct control_client *,
+				    const struct control_request *);
+} control_cmds[] = {
+	[CONTROL_STATUS] = { "status", ARG_JSON, false, do_status },
+	[CONTROL_RELOAD] = { "reload", ARG_NONE, true, do_reload },
+	[CONTROL_STOP] = { "stop", ARG_NONE, true, do_stop },
+	[CONTROL_SCALE] = { "scale", ARG_COUNT, false, do_scale },
+};
+#define NCONTROL_CMDS	(sizeof control_cmds / sizeof control_cmds[0])
+
+int
+control_parse_scale(const char *arg, int *ret_n, bool *ret_relative)
+{
+	struct control_request req;
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end != '\0' || v < -WORKERS_MAX ||
+	    v > WORKERS_MAX || strlen(arg) >= sizeof req.arg)
+		return -EDOM;
+	*ret_n = (int)v;
+	*ret_relative = arg[0] == '+' || arg[0] == '-';
+	return 0;
+}
+
+/* The argument of a known command: 0, or -errno with the answer. */
+static int
+parse_arg(const struct control_cmd *cmd, const char *arg,
+    struct control_request *req, char *msg, size_t msglen)
+{
+	switch (cmd->arg) {
+	case ARG_NONE:
+		if (arg == NULL)
+			return 0;
+		break;
+	case ARG_JSON:
+		if (arg == NULL)
+			return 0;
+		if (strcmp(arg, "json") == 0) {
+			req->json = true;
+			return 0;
+		}
+		break;
+	case ARG_COUNT:
+		if (arg == NULL)
+			break;
+		if (control_parse_scale(arg, &req->scale,
+		    &req->relative) < 0) {
+			snprintf(msg, msglen, "clusterd: %s: '%.32s' is not "
+			    "N, +N or -N", cmd->name, arg);
+			return -EDOM;
+		}
+		memcpy(req->arg, arg, strlen(arg) + 1);
+		return 0;
+	}
+	snprintf(msg, msglen, "clusterd: unknown request");
+	return -ENOSYS;
+}
+
+/*
+ * Decode a request line (the protocol in the header comment): pure,
  * bounded, no I/O, so that it can be fuzzed. Only the first line counts;
  * its '\r' before the newline is dropped. A line longer than the input
  * buffer is -E2BIG; a NUL byte -EBADMSG; another version
@@ -874,10 +702,10 @@ control_parse_request(const char *buf, size_t len,
     struct control_request *ret, char *msg, size_t msglen)
 {
 	struct control_request req;
-	char line[CONTROL_IN_MAX], *cmd, *arg, *end;
+	char line[CONTROL_IN_MAX], *cmd, *arg;
 	const char *nl;
-	size_t n;
-	long v;
+	size_t n, i;
+	int r;
 
 	if (len > CONTROL_IN_MAX)
 		len = CONTROL_IN_MAX;
@@ -910,31 +738,16 @@ control_parse_request(const char *buf, size_t len,
 	cmd = line + sizeof CONTROL_VERSION;
 	if ((arg = strchr(cmd, ' ')) != NULL)
 		*arg++ = '\0';
-	if (strcmp(cmd, "status") == 0 && arg == NULL)
-		req.cmd = CONTROL_STATUS;
-	else if (strcmp(cmd, "status") == 0 && strcmp(arg, "json") == 0)
-		req.cmd = CONTROL_STATUS_JSON;
-	else if (strcmp(cmd, "reload") == 0 && arg == NULL)
-		req.cmd = CONTROL_RELOAD;
-	else if (strcmp(cmd, "stop") == 0 && arg == NULL)
-		req.cmd = CONTROL_STOP;
-	else if (strcmp(cmd, "scale") == 0 && arg != NULL) {
-		errno = 0;
-		v = strtol(arg, &end, 10);
-		if (errno || end == arg || *end != '\0' || v < -WORKERS_MAX ||
-		    v > WORKERS_MAX || strlen(arg) >= sizeof req.arg) {
-			snprintf(msg, msglen, "clusterd: scale: '%.32s' is not "
-			    "N, +N or -N", arg);
-			return -EDOM;
-		}
-		req.cmd = CONTROL_SCALE;
-		req.scale = (int)v;
-		req.relative = arg[0] == '+' || arg[0] == '-';
-		memcpy(req.arg, arg, strlen(arg) + 1);
-	} else {
+	for (i = 0; i < NCONTROL_CMDS; i++)
+		if (strcmp(cmd, control_cmds[i].name) == 0)
+			break;
+	if (i == NCONTROL_CMDS) {
 		snprintf(msg, msglen, "clusterd: unknown request");
 		return -ENOSYS;
 	}
+	req.cmd = (enum control_op)i;
+	if ((r = parse_arg(&control_cmds[i], arg, &req, msg, msglen)) < 0)
+		return r;
 	*ret = req;
 	return 0;
 }
@@ -942,25 +755,14 @@ control_parse_request(const char *buf, size_t len,
 static void
 client_request(struct control_client *c, const struct control_request *req)
 {
+	const struct control_cmd *cmd = &control_cmds[req->cmd];
+
 	ev_timer_stop(cl.loop, &c->timer_w);
-	switch (req->cmd) {
-	case CONTROL_STATUS:
-	case CONTROL_STATUS_JSON:
-		do_status(c, req->cmd == CONTROL_STATUS_JSON);
-		break;
-	case CONTROL_SCALE:
-		do_scale(c, req);
-		break;
-	case CONTROL_RELOAD:
-		log_notice("control: pid %ld: reload", (long)c->pid);
+	if (cmd->waits) {
 		c->state = CLIENT_WAITING;
-		c->wait = WAIT_RELOAD;
-		reload_request(reload_reply, c);	/* may answer at once */
-		break;
-	case CONTROL_STOP:
-		do_stop(c);
-		break;
+		c->op = req->cmd;
 	}
+	cmd->fn(c, req);
 }
 
 /*
@@ -987,7 +789,7 @@ control_stopped(void)
 		    cl.nkilled == 1 ? "" : "s");
 	n += snprintf(msg + n, sizeof msg - (size_t)n, "\n");
 	while ((c = ctl.clients) != NULL) {
-		if (c->state == CLIENT_WAITING && c->wait == WAIT_STOP) {
+		if (c->state == CLIENT_WAITING && c->op == CONTROL_STOP) {
 			(void)send(c->fd, msg, (size_t)n,
 			    MSG_DONTWAIT | MSG_NOSIGNAL);
 			c->fd = -1;	/* closed by exit(), see above */
@@ -998,143 +800,4 @@ control_stopped(void)
 			    MSG_DONTWAIT | MSG_NOSIGNAL);
 		client_free(c);
 	}
-}
-
-/* ------------------------------------------------------------------ */
-/* Client side: the CLI.                                                */
-
-static ssize_t
-write_all(int fd, const char *buf, size_t len)
-{
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < len) {
-		n = send(fd, buf + off, len - off, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		off += (size_t)n;
-	}
-	return (ssize_t)off;
-}
-
-/*
- * Send one request, print the answer, return the exit code. `stop` waits
- * for EOF (wait_exit), which comes when the master process is gone. A
- * master that is not running is an error, except for `stop` (SPEC 2).
- */
-int
-control_command(const char *path, const char *request, bool wait_exit)
-{
-	struct sockaddr_un sun;
-	struct timeval tv = { .tv_sec = CONTROL_CLI_TIMEOUT };
-	char buf[8192], line[CONTROL_IN_MAX + 16];
-	bool is_stop = strcmp(request, "stop") == 0, got_code = false;
-	size_t have = 0;
-	ssize_t n;
-	FILE *out = stdout;
-	int fd, code = EXIT_FAILED, e, send_errno = 0;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path) {
-		fprintf(stderr, "clusterd: %s: path too long for a unix "
-		    "socket\n", path);
-		return EXIT_USAGE;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-		fprintf(stderr, "clusterd: socket: %s\n", strerror(errno));
-		return EXIT_SYSTEM;
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		e = errno;
-		close(fd);
-		switch (e) {
-		case ENOENT:
-		case ECONNREFUSED:
-		case ENOTDIR:
-			if (is_stop) {
-				printf("clusterd: not running (no master at "
-				    "%s): nothing to stop\n", path);
-				return EXIT_OK;
-			}
-			fprintf(stderr, "clusterd: not running (no master at "
-			    "%s)\n", path);
-			return EXIT_FAILED;
-		case EACCES:
-		case EPERM:
-			fprintf(stderr, "clusterd: %s: permission denied (only "
-			    "root and the user the master runs as may use "
-			    "its control socket)\n", path);
-			return EXIT_SYSTEM;
-		default:
-			fprintf(stderr, "clusterd: cannot connect to %s: %s\n",
-			    path, strerror(e));
-			return EXIT_SYSTEM;
-		}
-	}
-	/* status and scale answer at once: do not hang on a stuck master.
-	 * reload and stop take as long as they take. */
-	if (!wait_exit && strcmp(request, "reload") != 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	n = snprintf(line, sizeof line, CONTROL_VERSION " %s\n", request);
-	if (n < 0 || (size_t)n >= sizeof line)
-		fatalx(EXIT_USAGE, "request too long");
-	/* A master that refuses us (uid, too many clients) may answer and
-	 * close before we are done sending: read its answer regardless. */
-	if (write_all(fd, line, (size_t)n) < 0)
-		send_errno = errno;
-	for (;;) {
-		n = read(fd, buf + have, sizeof buf - have);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			fprintf(stderr, "clusterd: no answer from the master "
-			    "within %ds\n", CONTROL_CLI_TIMEOUT);
-			close(fd);
-			return EXIT_FAILED;
-		}
-		if (n == -1 && !got_code && send_errno == 0)
-			send_errno = errno;
-		if (n <= 0)
-			break;
-		have += (size_t)n;
-		if (!got_code) {
-			char *nl = memchr(buf, '\n', have), *end;
-			long v;
-
-			if (nl == NULL) {
-				if (have == sizeof buf)
-					break;
-				continue;
-			}
-			*nl = '\0';
-			v = strtol(buf, &end, 10);
-			if (end == buf || *end != '\0' || v < 0 || v > 255)
-				break;
-			code = (int)v;
-			got_code = true;
-			out = code == EXIT_OK ? stdout : stderr;
-			have -= (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, have);
-		}
-		fwrite(buf, 1, have, out);
-		fflush(out);
-		have = 0;
-	}
-	close(fd);
-	if (!got_code && send_errno != 0) {
-		fprintf(stderr, "clusterd: %s: no answer from the master: "
-		    "%s\n", path, strerror(send_errno));
-		return EXIT_FAILED;
-	}
-	if (!got_code) {
-		fprintf(stderr, "clusterd: %s: the master closed the "
-		    "connection without an answer\n", path);
-		return EXIT_FAILED;
-	}
-	return code;
 }

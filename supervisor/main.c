@@ -18,41 +18,69 @@
 
 static const char *socket_opt;	/* -s SOCKET */
 
-static int	 check_paths(const char *, const struct config *);
-static int	 cmd_check(int, char **);
-static int	 cmd_run(int, char **);
-static int	 cmd_start(int, char **);
-static int	 cmd_stop(int, char **);
-static int	 cmd_reload(int, char **);
-static int	 cmd_status(int, char **);
-static int	 cmd_scale(int, char **);
-static int	 cmd_restart(int, char **);
-static int	 cmd_logs(int, char **);
+/* What one command line asked for, once checked against the table. */
+struct invocation {
+	const char	*file;		/* NULL: -s SOCKET without FILE */
+	char	       **args;		/* the arguments after FILE */
+	bool		 opt;		/* the command's option was given */
+	const char	*opt_value;	/* and its value, if it takes one */
+};
 
+#define CMD_CLIENT	0x1	/* talks to a master: FILE optional with -s */
+
+static int	 check_paths(const char *, const struct config *);
+static int	 cmd_check(const struct invocation *);
+static int	 cmd_run(const struct invocation *);
+static int	 cmd_start(const struct invocation *);
+static int	 cmd_stop(const struct invocation *);
+static int	 cmd_reload(const struct invocation *);
+static int	 cmd_status(const struct invocation *);
+static int	 cmd_scale(const struct invocation *);
+static int	 cmd_restart(const struct invocation *);
+static int	 cmd_logs(const struct invocation *);
+
+/*
+ * Every command takes FILE, then nargs arguments, then at most one option
+ * (opt_value: followed by its value).
+ */
 static const struct command {
 	const char	*name;
 	const char	*usage;
-	int		 (*fn)(int, char **);
+	int		 nargs;
+	unsigned	 flags;
+	const char	*opt;
+	bool		 opt_value;
+	int		 (*fn)(const struct invocation *);
 } commands[] = {
-	{ "start",   "start FILE", cmd_start },
-	{ "run",     "run FILE", cmd_run },
-	{ "stop",    "stop FILE", cmd_stop },
-	{ "reload",  "reload FILE", cmd_reload },
-	{ "status",  "status FILE [--json]", cmd_status },
-	{ "scale",   "scale FILE N|+N|-N", cmd_scale },
-	{ "restart", "restart FILE", cmd_restart },
-	{ "logs",    "logs FILE [-f]", cmd_logs },
-	{ "check",   "check FILE", cmd_check },
+	{ "start",   "start FILE", 0, 0, NULL, false, cmd_start },
+	{ "run",     "run FILE", 0, 0, NULL, false, cmd_run },
+	{ "stop",    "stop FILE [--timeout DURATION]", 0, CMD_CLIENT,
+	    "--timeout", true, cmd_stop },
+	{ "reload",  "reload FILE", 0, CMD_CLIENT, NULL, false, cmd_reload },
+	{ "status",  "status FILE [--json]", 0, CMD_CLIENT, "--json", false,
+	    cmd_status },
+	{ "scale",   "scale FILE N|+N|-N", 1, CMD_CLIENT, NULL, false,
+	    cmd_scale },
+	{ "restart", "restart FILE", 0, 0, NULL, false, cmd_restart },
+	{ "logs",    "logs FILE [-f]", 0, 0, "-f", false, cmd_logs },
+	{ "check",   "check FILE", 0, 0, NULL, false, cmd_check },
 };
 #define NCOMMANDS	(sizeof commands / sizeof commands[0])
 
 static void __attribute__((noreturn))
 usage(FILE *f, int code)
 {
+	const char *sep = "";
 	size_t i;
 
 	fprintf(f, "usage: clusterd [-s SOCKET] COMMAND FILE [ARGS]\n");
-	fprintf(f, "       (with -s, stop/reload/status/scale need no FILE)\n");
+	fprintf(f, "       (with -s, ");
+	for (i = 0; i < NCOMMANDS; i++)
+		if (commands[i].flags & CMD_CLIENT) {
+			fprintf(f, "%s%s", sep, commands[i].name);
+			sep = "/";
+		}
+	fprintf(f, " need no FILE)\n");
 	for (i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "       clusterd %s\n", commands[i].usage);
 	fprintf(f, "       clusterd --help | --version\n");
@@ -102,36 +130,30 @@ check_paths(const char *file, const struct config *c)
 }
 
 static int
-cmd_check(int argc, char **argv)
+cmd_check(const struct invocation *inv)
 {
 	struct config *c;
 
-	if (argc != 2)
-		usage(stderr, EXIT_USAGE);
-	c = load_or_exit(argv[1], CONFIG_FULL);
-	if (check_paths(argv[1], c) < 0) {
+	c = load_or_exit(inv->file, CONFIG_FULL);
+	if (check_paths(inv->file, c) < 0) {
 		config_free(c);
 		return EXIT_CONFIG;
 	}
-	printf("%s: configuration OK\n", argv[1]);
+	printf("%s: configuration OK\n", inv->file);
 	config_free(c);
 	return EXIT_OK;
 }
 
 static int
-cmd_run(int argc, char **argv)
+cmd_run(const struct invocation *inv)
 {
-	if (argc != 2)
-		usage(stderr, EXIT_USAGE);
-	return cluster_run(load_or_exit(argv[1], CONFIG_FULL), -1);
+	return cluster_run(load_or_exit(inv->file, CONFIG_FULL), -1);
 }
 
 static int
-cmd_start(int argc, char **argv)
+cmd_start(const struct invocation *inv)
 {
-	if (argc != 2)
-		usage(stderr, EXIT_USAGE);
-	return daemon_start(load_or_exit(argv[1], CONFIG_FULL));
+	return daemon_start(load_or_exit(inv->file, CONFIG_FULL));
 }
 
 /* Commands that only talk to a master read name/control/pidfile/log. */
@@ -146,96 +168,132 @@ control_path(const char *file, struct config **ret)
 }
 
 static int
-client(const char *file, const char *request, bool wait_exit)
+client(const char *file, const char *request, bool wait_exit,
+    double timeout)
 {
 	struct config *c;
 	int r;
 
-	r = control_command(control_path(file, &c), request, wait_exit);
+	r = control_command(control_path(file, &c), request, wait_exit,
+	    timeout);
 	config_free(c);
 	return r;
 }
 
 static int
-cmd_stop(int argc, char **argv)
+cmd_stop(const struct invocation *inv)
 {
-	if (argc != 2)
-		usage(stderr, EXIT_USAGE);
-	return client(argv[1], "stop", true);
-}
+	double timeout = 0;
 
-static int
-cmd_reload(int argc, char **argv)
-{
-	if (argc != 2)
-		usage(stderr, EXIT_USAGE);
-	return client(argv[1], "reload", false);
-}
-
-static int
-cmd_status(int argc, char **argv)
-{
-	if (argc == 3 && strcmp(argv[2], "--json") == 0)
-		return client(argv[1], "status json", false);
-	if (argc != 2)
-		usage(stderr, EXIT_USAGE);
-	return client(argv[1], "status", false);
-}
-
-static int
-cmd_scale(int argc, char **argv)
-{
-	char req[64], *end;
-	long n;
-
-	if (argc != 3)
-		usage(stderr, EXIT_USAGE);
-	errno = 0;
-	n = strtol(argv[2], &end, 10);
-	if (errno || end == argv[2] || *end != '\0' || n < -WORKERS_MAX ||
-	    n > WORKERS_MAX) {
-		fprintf(stderr, "clusterd: scale: '%s' is not N, +N or -N\n",
-		    argv[2]);
+	if (inv->opt && (value_duration(inv->opt_value, &timeout) < 0 ||
+	    timeout <= 0)) {
+		fprintf(stderr, "clusterd: stop: --timeout '%s' is not a "
+		    "duration above zero (e.g. 30s, 2m)\n", inv->opt_value);
 		return EXIT_USAGE;
 	}
-	snprintf(req, sizeof req, "scale %s", argv[2]);
-	return client(argv[1], req, false);
+	return client(inv->file, "stop", true, timeout);
 }
 
 static int
-cmd_restart(int argc, char **argv)
+cmd_reload(const struct invocation *inv)
+{
+	return client(inv->file, "reload", false, 0);
+}
+
+static int
+cmd_status(const struct invocation *inv)
+{
+	return client(inv->file, inv->opt ? "status json" : "status", false,
+	    CONTROL_CLI_TIMEOUT);
+}
+
+static int
+cmd_scale(const struct invocation *inv)
+{
+	char req[64];
+	bool relative;
+	int n;
+
+	if (control_parse_scale(inv->args[0], &n, &relative) < 0) {
+		fprintf(stderr, "clusterd: scale: '%s' is not N, +N or -N\n",
+		    inv->args[0]);
+		return EXIT_USAGE;
+	}
+	snprintf(req, sizeof req, "scale %s", inv->args[0]);
+	return client(inv->file, req, false, CONTROL_CLI_TIMEOUT);
+}
+
+static int
+cmd_restart(const struct invocation *inv)
 {
 	struct config *c;
 	int r;
 
-	if (argc != 2)
-		usage(stderr, EXIT_USAGE);
-	c = load_or_exit(argv[1], CONFIG_FULL);	/* before stopping it */
+	c = load_or_exit(inv->file, CONFIG_FULL);	/* before stopping it */
 	r = control_command(socket_opt ? socket_opt : c->control, "stop",
-	    true);
+	    true, 0);
 	if (r != EXIT_OK)
 		return r;
 	return daemon_start(c);
 }
 
 static int
-cmd_logs(int argc, char **argv)
+cmd_logs(const struct invocation *inv)
 {
 	struct config *c;
-	bool follow = argc == 3 && strcmp(argv[2], "-f") == 0;
 	int r;
 
-	if (argc != 2 && !follow)
-		usage(stderr, EXIT_USAGE);
-	c = load_or_exit(argv[1], CONFIG_CLIENT);
-	r = daemon_logs(c, follow);
+	c = load_or_exit(inv->file, CONFIG_CLIENT);
+	r = daemon_logs(c, inv->opt);
 	config_free(c);
 	return r;
+}
+
+/*
+ * Check argv (after the command's name) against its row: FILE, nargs
+ * arguments, then the option if any; with -s a command that only talks to
+ * a master may leave FILE out. A word that cannot be the option is FILE.
+ * A mismatch is a usage error.
+ */
+static bool
+fits(const struct command *cmd, int argc, char **argv,
+    struct invocation *ret)
+{
+	if (argc == cmd->nargs + 1) {
+		ret->file = argv[0];
+		ret->args = argv + 1;
+		return true;
+	}
+	if (argc == cmd->nargs && socket_opt != NULL &&
+	    (cmd->flags & CMD_CLIENT)) {
+		ret->args = argv;
+		return true;
+	}
+	return false;
+}
+
+static void
+parse_invocation(const struct command *cmd, int argc, char **argv,
+    struct invocation *ret)
+{
+	int n = cmd->opt_value ? 2 : 1;
+
+	memset(ret, 0, sizeof *ret);
+	if (cmd->opt != NULL && argc >= n &&
+	    strcmp(argv[argc - n], cmd->opt) == 0 &&
+	    fits(cmd, argc - n, argv, ret)) {
+		ret->opt = true;
+		ret->opt_value = cmd->opt_value ? argv[argc - 1] : NULL;
+		return;
+	}
+	if (!fits(cmd, argc, argv, ret))
+		usage(stderr, EXIT_USAGE);
 }
 
 int
 main(int argc, char **argv)
 {
+	struct invocation inv;
 	size_t i;
 	int ch;
 	static const struct option longopts[] = {
@@ -262,28 +320,12 @@ main(int argc, char **argv)
 	argv += optind;
 	if (argc < 1)
 		usage(stderr, EXIT_USAGE);
-	/* With -s SOCKET, the commands that only talk to a master need no
-	 * FILE: "-" stands in for it. */
-	if (socket_opt != NULL && (
-	    ((!strcmp(argv[0], "stop") || !strcmp(argv[0], "reload") ||
-	    !strcmp(argv[0], "status")) && argc == 1) ||
-	    (!strcmp(argv[0], "status") && argc == 2 &&
-	    !strcmp(argv[1], "--json")) ||
-	    (!strcmp(argv[0], "scale") && argc == 2))) {
-		char **nargv = calloc((size_t)argc + 2, sizeof *nargv);
-
-		if (nargv == NULL)
-			return EXIT_FAILED;
-		nargv[0] = argv[0];
-		nargv[1] = (char *)"-";
-		for (ch = 1; ch < argc; ch++)
-			nargv[ch + 1] = argv[ch];
-		argv = nargv;
-		argc++;
-	}
 	for (i = 0; i < NCOMMANDS; i++)
-		if (strcmp(argv[0], commands[i].name) == 0)
-			return commands[i].fn(argc, argv);
+		if (strcmp(argv[0], commands[i].name) == 0) {
+			parse_invocation(&commands[i], argc - 1, argv + 1,
+			    &inv);
+			return commands[i].fn(&inv);
+		}
 	fprintf(stderr, "clusterd: unknown command '%s'\n", argv[0]);
 	usage(stderr, EXIT_USAGE);
 }

@@ -902,6 +902,62 @@ slot_worker_label(const struct slot *s, const struct worker *w)
 	}
 }
 
+static void
+row_add(struct slot_row *rows, int max, int *n, const struct slot *s,
+    const struct worker *w, const char *state, bool receiving)
+{
+	struct slot_row *r;
+
+	if ((*n)++ >= max)
+		return;
+	r = &rows[*n - 1];
+	memset(r, 0, sizeof *r);
+	r->slot = s->index;
+	r->restarts = s->restarts;
+	snprintf(r->last_exit, sizeof r->last_exit, "%s", s->last_exit);
+	r->state = state;
+	r->receiving = receiving;
+	if (w != NULL) {
+		r->pid = w->pid;
+		r->generation = w->generation;
+		r->ready = w->ready_at > 0 && !w->stopping;
+		r->uptime = ev_now(sl.loop) - w->started;
+		r->rss = sl.procs->rss(w->pid);
+		snprintf(r->status, sizeof r->status, "%s", w->status);
+	}
+}
+
+/*
+ * The rows of `status`, per slot: its current worker (or the slot's state
+ * when it has none), its successor, then the workers that left it and
+ * drain. Slots scaled away show only while a worker of theirs drains.
+ */
+int
+slot_rows(struct slot_row *rows, int max)
+{
+	struct worker *w;
+	struct slot *s;
+	int i, n = 0;
+
+	for (i = 0; i < sl.nslots; i++) {
+		s = sl.slots[i];
+		if (s->cur != NULL)
+			row_add(rows, max, &n, s, s->cur,
+			    slot_worker_label(s, s->cur), slot_receiving(s));
+		if (s->incoming != NULL)
+			row_add(rows, max, &n, s, s->incoming,
+			    slot_worker_label(s, s->incoming), false);
+		if (s->cur == NULL && s->incoming == NULL && s->want_up)
+			row_add(rows, max, &n, s, NULL, state_names[s->state],
+			    false);
+		for (w = worker_list(); w != NULL; w = w->next)
+			if (w->slot == i && w != s->cur && w != s->incoming)
+				row_add(rows, max, &n, s, w,
+				    slot_worker_label(s, w), false);
+	}
+	return n;
+}
+
 /* It takes new connections: wanted, with a ready worker. */
 bool
 slot_receiving(const struct slot *s)

@@ -1,0 +1,237 @@
+/*
+ * status.c - the `status` answer, as text for people and JSON for
+ * programs, rendered from slot rows. Text output escapes control
+ * characters: what a worker or a config puts in a field must not drive the
+ * reader's terminal.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clusterd.h"
+
+static void
+fmt_duration(double s, char *buf, size_t len)
+{
+	long t = s < 0 ? 0 : (long)s;
+
+	if (t < 60)
+		snprintf(buf, len, "%lds", t);
+	else if (t < 3600)
+		snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+	else if (t < 86400)
+		snprintf(buf, len, "%ldh%02ldm", t / 3600, t % 3600 / 60);
+	else
+		snprintf(buf, len, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
+}
+
+static void
+fmt_size(uint64_t b, char *buf, size_t len)
+{
+	if (b == 0)
+		snprintf(buf, len, "-");
+	else if (b < 1024 * 1024)
+		snprintf(buf, len, "%.0fK", (double)b / 1024);
+	else if (b < 1024ULL * 1024 * 1024)
+		snprintf(buf, len, "%.1fM", (double)b / (1024 * 1024));
+	else
+		snprintf(buf, len, "%.2fG", (double)b / (1024 * 1024 * 1024));
+}
+
+static bool
+is_control(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+/* Text for a terminal: C0 controls and DEL as \xHH, the rest as is (UTF-8
+ * stays readable). */
+static void
+buf_text_str(struct buf *b, const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (is_control(*p))
+			buf_printf(b, "\\x%02x", *p);
+		else
+			buf_append(b, (const char *)p, 1);
+}
+
+/* The same into a short fixed buffer, for a padded column. */
+static const char *
+text_safe(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 5 < len; s++)
+		if (is_control((unsigned char)*s))
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x",
+			    (unsigned char)*s);
+		else
+			buf[o++] = *s;
+	buf[o] = '\0';
+	return buf;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void
+buf_json_str(struct buf *b, const char *s)
+{
+	const unsigned char *p;
+
+	if (s == NULL) {
+		buf_append(b, "null", 4);
+		return;
+	}
+	buf_append(b, "\"", 1);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_printf(b, "\\%c", *p);
+		else if (*p == '\n')
+			buf_append(b, "\\n", 2);
+		else if (*p == '\t')
+			buf_append(b, "\\t", 2);
+		else if (is_control(*p))
+			buf_printf(b, "\\u%04x", *p);
+		else
+			buf_append(b, (const char *)p, 1);
+	}
+	buf_append(b, "\"", 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Rendering.                                                          */
+
+static const char *
+phase_name(void)
+{
+	switch (cl.phase) {
+	case PHASE_STARTING:
+		return "starting";
+	case PHASE_RUNNING:
+		return "running";
+	case PHASE_STOPPING:
+		return "stopping";
+	}
+	return "?";
+}
+
+static const char *
+listener_mode(const struct listener *l)
+{
+	if (l->shut)
+		return "closed: stopping";
+	if (l->activated)
+		return "from systemd, shared";
+	if (l->cfg.family == AF_UNIX || l->cfg.sockets == LISTEN_SHARED)
+		return "shared";
+	return "per-worker";
+}
+
+static void
+status_text(struct buf *b, const struct slot_row *rows, int n)
+{
+	char up[32], rss[32], state[48];
+	int i;
+
+	fmt_duration(ev_now(cl.loop) - cl.started, up, sizeof up);
+	buf_text_str(b, cl.cfg->name);
+	buf_printf(b, ": master %ld, up %s, generation %u, %d/%d workers "
+	    "ready (%s%s)\n", (long)cl.master_pid, up, cl.generation,
+	    slot_ready_count(), slot_wanted(), phase_name(),
+	    reload_running() ? ", reloading" : "");
+	if (cl.cfg->nlset == 0)
+		buf_printf(b, "listen: closed\n");
+	for (i = 0; i < cl.cfg->nlset; i++) {
+		buf_printf(b, "listen: ");
+		buf_text_str(b, listen_describe(cl.cfg->lset[i]));
+		buf_printf(b, " (%s)\n", listener_mode(cl.cfg->lset[i]));
+	}
+	buf_printf(b, "\n%-5s %-8s %-4s %-9s %-8s %-8s %-8s %-9s %s\n",
+	    "SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "RSS",
+	    "RECEIVING", "LAST EXIT");
+	for (i = 0; i < n; i++) {
+		const struct slot_row *r = &rows[i];
+		char pid[16], gen[16];
+
+		if (r->pid) {
+			snprintf(pid, sizeof pid, "%ld", (long)r->pid);
+			snprintf(gen, sizeof gen, "%u", r->generation);
+			fmt_duration(r->uptime, up, sizeof up);
+			fmt_size(r->rss, rss, sizeof rss);
+		} else {
+			snprintf(pid, sizeof pid, "-");
+			snprintf(gen, sizeof gen, "-");
+			snprintf(up, sizeof up, "-");
+			snprintf(rss, sizeof rss, "-");
+		}
+		buf_printf(b, "%-5d %-8s %-4s %-9s %-8s %-8u %-8s %-9s ",
+		    r->slot, pid, gen, text_safe(r->state, state, sizeof state),
+		    up, r->restarts, rss, r->receiving ? "yes" : "no");
+		buf_text_str(b, r->last_exit[0] ? r->last_exit : "-");
+		buf_append(b, "\n", 1);
+	}
+}
+
+/* Field names are a contract: only ever add, never rename. */
+static void
+status_json(struct buf *b, const struct slot_row *rows, int n)
+{
+	int i;
+
+	buf_printf(b, "{\"name\":");
+	buf_json_str(b, cl.cfg->name);
+	buf_printf(b, ",\"master_pid\":%ld,\"generation\":%u,"
+	    "\"uptime_s\":%.1f,\"state\":\"%s\",\"reloading\":%s,"
+	    "\"wanted\":%d,\"ready\":%d,\"listen\":[", (long)cl.master_pid,
+	    cl.generation, ev_now(cl.loop) - cl.started, phase_name(),
+	    reload_running() ? "true" : "false", slot_wanted(),
+	    slot_ready_count());
+	for (i = 0; i < cl.cfg->nlset; i++) {
+		if (i > 0)
+			buf_append(b, ",", 1);
+		buf_json_str(b, listen_describe(cl.cfg->lset[i]));
+	}
+	buf_printf(b, "],\"workers\":[");
+	for (i = 0; i < n; i++) {
+		const struct slot_row *r = &rows[i];
+
+		buf_printf(b, "%s{\"slot\":%d,", i ? "," : "", r->slot);
+		if (r->pid)
+			buf_printf(b, "\"pid\":%ld,\"generation\":%u,"
+			    "\"uptime_s\":%.1f,", (long)r->pid, r->generation,
+			    r->uptime);
+		else
+			buf_printf(b, "\"pid\":null,\"generation\":null,"
+			    "\"uptime_s\":null,");
+		buf_printf(b, "\"state\":");
+		buf_json_str(b, r->state);
+		buf_printf(b, ",\"restarts\":%u,\"last_exit\":", r->restarts);
+		buf_json_str(b, r->last_exit[0] ? r->last_exit : NULL);
+		buf_printf(b, ",\"rss_bytes\":%llu,\"receiving\":%s}",
+		    (unsigned long long)r->rss, r->receiving ? "true" : "false");
+	}
+	buf_printf(b, "]}\n");
+}
+
+int
+status_render(struct buf *b, bool json)
+{
+	struct slot_row *rows;
+	int n, max;
+
+	max = slot_rows(NULL, 0);
+	if ((rows = calloc((size_t)max + 1, sizeof *rows)) == NULL)
+		return -ENOMEM;
+	n = slot_rows(rows, max);
+	if (n > max)
+		n = max;
+	if (json)
+		status_json(b, rows, n);
+	else
+		status_text(b, rows, n);
+	free(rows);
+	return 0;
+}
