@@ -277,7 +277,8 @@ child_exec(const struct spawn_child *ch)
 	pid_t self = getpid();
 
 	setpgid(0, 0);
-	/* Default dispositions first, then unblock (traps.md: libev). */
+	/* Default dispositions first, then unblock: neither libev's handlers
+	 * nor the everything-blocked mask of the fork reach the worker. */
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
 	for (sig = 1; sig < NSIG; sig++)
@@ -363,8 +364,8 @@ child_exec(const struct spawn_child *ch)
 	}
 	if (c->directory != NULL && chdir(c->directory) == -1)
 		child_fail(WORKER_EXIT_SETUP, "chdir", c->directory, errno);
-	/* After the uid change, which would clear it (traps.md); then make
-	 * sure the master did not die before it was set. */
+	/* After the uid change, which would clear it; then make sure the
+	 * master did not die before it was set (the signal would be lost). */
 	prctl(PR_SET_PDEATHSIG, c->stop_signal);
 	if (getppid() != ch->master)
 		_exit(WORKER_EXIT_ORPHAN);
