@@ -199,7 +199,7 @@ resolve_groups(const struct config *c, struct spawn_child *ch, char *err,
     size_t errlen)
 {
 	gid_t *g = NULL, *cur = NULL, *ng;
-	int n = 16, ncur, i;
+	int n = 16, ncur, i, j;
 
 	if (c->user == NULL) {
 		if ((g = malloc(sizeof *g)) == NULL)
@@ -227,14 +227,21 @@ resolve_groups(const struct config *c, struct spawn_child *ch, char *err,
 			n = i;
 		}
 	}
+	/* Sorted and without duplicates (the primary group may be listed
+	 * twice), to compare with the master's own. */
 	qsort(g, (size_t)n, sizeof *g, gid_cmp);
+	for (i = j = 0; i < n; i++)
+		if (j == 0 || g[i] != g[j - 1])
+			g[j++] = g[i];
+	n = j;
 
 	ch->set_groups = true;
 	if ((ncur = getgroups(0, NULL)) >= 0 && ncur == n &&
 	    (cur = malloc(sizeof *cur * (size_t)(n ? n : 1))) != NULL &&
 	    getgroups(ncur, cur) == ncur) {
 		qsort(cur, (size_t)n, sizeof *cur, gid_cmp);
-		ch->set_groups = memcmp(cur, g, sizeof *g * (size_t)n) != 0;
+		ch->set_groups = n > 0 &&
+		    memcmp(cur, g, sizeof *g * (size_t)n) != 0;
 	}
 	free(cur);
 	ch->groups = g;
