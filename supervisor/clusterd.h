@@ -28,6 +28,13 @@
 #define EXIT_CONFIG	3	/* invalid configuration */
 #define EXIT_SYSTEM	4	/* the system refused: bind, permission */
 
+/* How a worker that never ran its command exits (clusterd.8 EXIT STATUS):
+ * the master died before the worker was set up, a set-up step (fds,
+ * groups, uid, capabilities, chdir) failed, or exec failed. */
+#define WORKER_EXIT_ORPHAN	125
+#define WORKER_EXIT_SETUP	126
+#define WORKER_EXIT_EXEC	127
+
 #define WORKERS_MAX	1024
 #define NAME_MAX_LEN	64
 /* [listen] sections in one file: each is an fd from 3 up in every worker,
@@ -420,6 +427,21 @@ const char *slot_worker_label(const struct slot *, const struct worker *);
 /* Backoff policy, pure: the next delay, and "stayed up long enough". */
 double	 backoff_next(double cur, double min, double max);
 bool	 backoff_stable(double ready_at, double now);
+
+/* spawn.c: the process layer: fork, fds, environment, credentials, exec. */
+struct spawn_req {
+	int			 slot;		/* CLUSTERD_WORKER */
+	unsigned		 generation;	/* CLUSTERD_GENERATION */
+	const struct config	*cfg;		/* command, env, user, names */
+	struct listener	*const	*lset;		/* cfg's listeners, in order */
+	int			 nlset;		/* = cfg->nlistens */
+	const char		*notify_name;	/* NOTIFY_SOCKET */
+	const struct rlimit	*nofile;	/* RLIMIT_NOFILE to restore */
+};
+/* Fork and exec one worker: 0 with its pid and the read end of its
+ * stdout+stderr pipe (O_CLOEXEC, blocking), or -errno with err. */
+int	 spawn_worker(const struct spawn_req *, pid_t *ret_pid,
+	    int *ret_out_fd, char *err, size_t errlen);
 
 /* notify.c: sd_notify inbound from workers, outbound to systemd. */
 struct notify_msg {

@@ -1,26 +1,21 @@
 /*
- * worker.c - the process layer: spawn (fork, fd and environment hand-over,
- * exec), the deadlines of one process (ready_delay, ready_timeout, the
+ * worker.c - the process layer: a worker's process (spawned by spawn.c),
+ * the deadlines of one process (ready_delay, ready_timeout, the
  * watchdog, stop_timeout), signals, the one reap path, and the workers'
  * output pipes. What happens to a process is reported to slot.c, which
  * decides what follows.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "clusterd.h"
-
-extern char	**environ;
 
 /* After SIGKILL, how long to wait for the reap before giving up on a
  * process that cannot be signalled (it left its group, or is not ours). */
@@ -42,8 +37,6 @@ static void	 stop_cb(struct ev_loop *, ev_timer *, int);
 static void	 output_cb(struct ev_loop *, ev_io *, int);
 static void	 output_line(struct worker *, const char *, size_t);
 static void	 output_flush(struct worker *);
-static char	**build_env(int slot, unsigned generation,
-		    const struct config *);
 
 void
 worker_init(struct ev_loop *loop, worker_report_fn *report)
@@ -113,247 +106,33 @@ worker_format_exit(int status, char *buf, size_t len)
 /* ------------------------------------------------------------------ */
 /* Spawn.                                                               */
 
-static int
-env_push(char ***env, size_t *n, size_t *cap, char *s)
-{
-	char **e;
-
-	if (s == NULL)
-		return -ENOMEM;
-	if (*n + 2 > *cap) {
-		*cap = *cap ? *cap * 2 : 64;
-		if ((e = realloc(*env, sizeof *e * *cap)) == NULL) {
-			free(s);
-			return -ENOMEM;
-		}
-		*env = e;
-	}
-	(*env)[(*n)++] = s;
-	(*env)[*n] = NULL;
-	return 0;
-}
-
-/* Is NAME=... overridden by the config's env or by what clusterd sets? */
-static bool
-env_dropped(const char *kv, const struct config *c)
-{
-	const char *eq;
-	size_t n;
-	int i;
-
-	/* The master's own journal stream is not the worker's stderr. */
-	if (strncmp(kv, "JOURNAL_STREAM=", 15) == 0)
-		return true;
-	for (i = 0; env_reserved[i] != NULL; i++) {
-		n = strlen(env_reserved[i]);
-		if (strncmp(kv, env_reserved[i], n) == 0 && kv[n] == '=')
-			return true;
-	}
-	if ((eq = strchr(kv, '=')) == NULL)
-		return true;
-	for (i = 0; i < c->nenv; i++)
-		if (strncmp(c->env[i], kv, (size_t)(eq - kv) + 1) == 0)
-			return true;
-	if (c->user != NULL && (strncmp(kv, "HOME=", 5) == 0 ||
-	    strncmp(kv, "USER=", 5) == 0 || strncmp(kv, "LOGNAME=", 8) == 0 ||
-	    strncmp(kv, "SHELL=", 6) == 0))
-		return true;
-	return false;
-}
-
-static char *
-fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, f);
-	if (vasprintf(&s, f, ap) == -1)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
-/*
- * The environment of SPEC section 4, built in the parent (no allocation
- * after fork). LISTEN_PID and WATCHDOG_PID are the child's own pid, which
- * only the child knows: their values are placeholders it overwrites.
- */
-static char **
-build_env(int slot, unsigned generation, const struct config *c)
-{
-	char **env = NULL, **e, names[1024];
-	size_t n = 0, cap = 0, off = 0;
-	struct passwd *pw;
-	int i, r = 0;
-
-	for (e = environ; *e != NULL && r == 0; e++)
-		if (!env_dropped(*e, c))
-			r = env_push(&env, &n, &cap, strdup(*e));
-	names[0] = '\0';
-	for (i = 0; i < c->nlset && off < sizeof names; i++)
-		off += (size_t)snprintf(names + off, sizeof names - off, "%s%s",
-		    i ? ":" : "", c->lset[i]->cfg.name);
-	r |= env_push(&env, &n, &cap, fmt("LISTEN_FDS=%d", c->nlset));
-	r |= env_push(&env, &n, &cap, strdup("LISTEN_PID=0000000000"));
-	r |= env_push(&env, &n, &cap, fmt("LISTEN_FDNAMES=%s", names));
-	r |= env_push(&env, &n, &cap, fmt("NOTIFY_SOCKET=%s",
-	    notify_socket_name()));
-	r |= env_push(&env, &n, &cap, fmt("CLUSTERD_WORKER=%d", slot));
-	r |= env_push(&env, &n, &cap, fmt("CLUSTERD_GENERATION=%u",
-	    generation));
-	if (c->watchdog > 0) {
-		r |= env_push(&env, &n, &cap, fmt("WATCHDOG_USEC=%llu",
-		    (unsigned long long)(c->watchdog * 1e6)));
-		r |= env_push(&env, &n, &cap,
-		    strdup("WATCHDOG_PID=0000000000"));
-	}
-	if (c->user != NULL && (pw = getpwnam(c->user)) != NULL) {
-		r |= env_push(&env, &n, &cap, fmt("HOME=%s", pw->pw_dir));
-		r |= env_push(&env, &n, &cap, fmt("USER=%s", pw->pw_name));
-		r |= env_push(&env, &n, &cap, fmt("LOGNAME=%s", pw->pw_name));
-		r |= env_push(&env, &n, &cap, fmt("SHELL=%s", pw->pw_shell));
-	}
-	for (i = 0; i < c->nenv; i++)
-		r |= env_push(&env, &n, &cap, strdup(c->env[i]));
-	if (r != 0) {
-		config_free_argv(env);
-		return NULL;
-	}
-	return env;
-}
-
-/* Child side of the fork: async-signal-safe calls only, then exec. */
-static void __attribute__((noreturn))
-child_exec(const struct config *c, char **env, int out_fd, pid_t master,
-    const int *socks)
-{
-	struct sigaction sa;
-	sigset_t none;
-	char *p, num[16];
-	int i, fd, sig, n = c->nlset, devnull;
-	pid_t self = getpid();
-
-	setpgid(0, 0);
-	/* Default dispositions first, then unblock (traps.md: libev). */
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = SIG_DFL;
-	for (sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-
-	/* Sockets to 3..3+n-1. First move everything out of the way of the
-	 * target range, then dup2 down: dup2 clears FD_CLOEXEC on the copy. */
-	devnull = open("/dev/null", O_RDONLY);
-	fd = fcntl(out_fd, F_DUPFD, 3 + n);
-	dup2(devnull, STDIN_FILENO);
-	if (fd != -1) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-	}
-	{
-		int moved[64];
-		for (i = 0; i < n && i < 64; i++)
-			moved[i] = fcntl(socks[i], F_DUPFD_CLOEXEC, 3 + n);
-		for (i = 0; i < n && i < 64; i++)
-			dup2(moved[i], 3 + i);
-	}
-	/* Every other fd goes: nothing of the master leaks into a worker. */
-	close_range(3 + (unsigned)n, ~0U, 0);
-	/* The limits the master was started with, not its raised ones. */
-	setrlimit(RLIMIT_NOFILE, &cl.orig_nofile);
-
-	/* LISTEN_PID / WATCHDOG_PID placeholders get our pid. */
-	snprintf(num, sizeof num, "%ld", (long)self);
-	for (i = 0; env[i] != NULL; i++) {
-		if (strncmp(env[i], "LISTEN_PID=", 11) == 0)
-			p = env[i] + 11;
-		else if (strncmp(env[i], "WATCHDOG_PID=", 13) == 0)
-			p = env[i] + 13;
-		else
-			continue;
-		memcpy(p, num, strlen(num) + 1);
-	}
-
-	if (c->directory != NULL && chdir(c->directory) == -1) {
-		dprintf(STDERR_FILENO, "clusterd: worker: chdir %s: %s\n",
-		    c->directory, strerror(errno));
-		_exit(126);
-	}
-	if (c->user != NULL || c->group != NULL) {
-		if (getuid() == 0 && c->user != NULL &&
-		    initgroups(c->user, c->gid) == -1)
-			goto priv;
-		if (getuid() == 0 && c->user == NULL &&
-		    setgroups(1, &c->gid) == -1)
-			goto priv;
-		if (setgid(c->gid) == -1)
-			goto priv;
-		if (c->user != NULL && setuid(c->uid) == -1)
-			goto priv;
-	}
-	/* After the uid change, which would clear it (traps.md); then make
-	 * sure the master did not die before it was set. */
-	prctl(PR_SET_PDEATHSIG, c->stop_signal);
-	if (getppid() != master)
-		_exit(125);
-	execvpe(c->argv[0], c->argv, env);
-	dprintf(STDERR_FILENO, "clusterd: worker: exec %s: %s\n", c->argv[0],
-	    strerror(errno));
-	_exit(127);
-priv:
-	dprintf(STDERR_FILENO, "clusterd: worker: cannot become %s/%s: %s\n",
-	    c->user ? c->user : "-", c->group ? c->group : "-",
-	    strerror(errno));
-	_exit(126);
-}
-
 /* Fork and exec a worker of `generation` for slot `slot`. NULL with err
  * when no process was started. */
 struct worker *
 worker_start(int slot, unsigned generation, const struct config *c,
     char *err, size_t errlen)
 {
+	struct spawn_req req = { .slot = slot, .generation = generation,
+		.cfg = c, .lset = c->lset, .nlset = c->nlset,
+		.notify_name = notify_socket_name(), .nofile = &cl.orig_nofile };
 	struct worker *w;
-	char **env;
-	int pfd[2], socks[64], i;
-	sigset_t all, old;
-	pid_t pid, master = getpid();
+	int out_fd, i;
+	pid_t pid;
 
-	for (i = 0; i < c->nlset && i < 64; i++)
-		if ((socks[i] = listen_slot_fd(c->lset[i], slot)) == -1) {
+	for (i = 0; i < c->nlset; i++)
+		if (listen_slot_fd(c->lset[i], slot) == -1) {
 			snprintf(err, errlen, "no socket for slot %d on %s",
 			    slot, listen_describe(c->lset[i]));
 			return NULL;
 		}
-	if ((w = calloc(1, sizeof *w)) == NULL ||
-	    (env = build_env(slot, generation, c)) == NULL) {
-		free(w);
+	if ((w = calloc(1, sizeof *w)) == NULL) {
 		snprintf(err, errlen, "cannot spawn: out of memory");
 		return NULL;
 	}
-	if (pipe2(pfd, O_CLOEXEC) == -1) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		config_free_argv(env);
+	if (spawn_worker(&req, &pid, &out_fd, err, errlen) < 0) {
 		free(w);
 		return NULL;
 	}
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = fork();
-	if (pid == 0)
-		child_exec(c, env, pfd[1], master, socks);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	config_free_argv(env);
-	close(pfd[1]);
-	if (pid == -1) {
-		snprintf(err, errlen, "fork: %s", strerror(errno));
-		close(pfd[0]);
-		free(w);
-		return NULL;
-	}
-	setpgid(pid, pid);	/* no race with the child's own setpgid */
 
 	w->pid = pid;
 	w->slot = slot;
@@ -375,7 +154,7 @@ worker_start(int slot, unsigned generation, const struct config *c,
 		}
 		w->nlset = c->nlset;
 	}
-	w->out_fd = pfd[0];
+	w->out_fd = out_fd;
 	fcntl(w->out_fd, F_SETFL, O_NONBLOCK);
 	w->next = wk.all;
 	wk.all = w;

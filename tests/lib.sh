@@ -21,6 +21,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLUSTERD=${CLUSTERD_BIN:-$ROOT/clusterd}
 WORKER=${WORKER_BIN:-$ROOT/clusterd-worker}
 export CLUSTERD_TEST=1
+# The reference worker's /env, /crash, /exit and /hang are off unless asked
+# for; tests use them (workers inherit it through the master).
+export CLUSTERD_WORKER_DEBUG=1
 TEST_NAME=$(basename "$0" .sh)
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/clusterd-$TEST_NAME.XXXXXX") ||

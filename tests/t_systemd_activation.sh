@@ -15,7 +15,8 @@ command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate m
 # the cluster. $MASTER is the master's pid (the same process).
 activate() {
 	local conf=$1; shift
-	bg_run systemd-socket-activate "$@" "$CLUSTERD" run "$conf" >"$T/master.log" 2>&1
+	# It passes on only the environment it is told to (-E).
+	bg_run systemd-socket-activate -E CLUSTERD_WORKER_DEBUG "$@" "$CLUSTERD" run "$conf" >"$T/master.log" 2>&1
 	MASTER=$BG_PID
 	wait_until 5 grep -q "^Listening on" "$T/master.log" ||
 		fail "systemd-socket-activate: $(cat "$T/master.log")"

@@ -142,7 +142,7 @@ kill -KILL "$gpid"
 # --- Socket activation: /env shows what was handed over -----------------
 if command -v systemd-socket-activate >/dev/null; then
 	port=$(free_port)
-	bg_run systemd-socket-activate -l "127.0.0.1:$port" -E CLUSTERD_WORKER=5 \
+	bg_run systemd-socket-activate -l "127.0.0.1:$port" -E CLUSTERD_WORKER=5 -E CLUSTERD_WORKER_DEBUG \
 		"$WORKER" >"$T/sa.log" 2>&1
 	spid=$BG_PID
 	wait_until 5 http_ok "http://127.0.0.1:$port/" || fail "socket activation: $(cat "$T/sa.log")"

@@ -112,8 +112,12 @@ usage(int code)
 "usage: clusterd-worker [options]\n"
 "  HTTP server on the sockets passed with LISTEN_FDS (sd_listen_fds(3)), or\n"
 "  on --listen addresses when none are passed (SO_REUSEPORT: run N copies).\n"
-"  GET /  /pid  /env  /slow?ms=N  /hang?ms=N  /crash  /exit\n"
+"  GET /  /pid  /slow?ms=N, and with --debug-endpoints:\n"
+"      /env  /hang?ms=N  /crash  /exit\n"
 "options:\n"
+"  --debug-endpoints      serve /env (the whole environment), /hang, /crash and\n"
+"                         /exit, for tests; also CLUSTERD_WORKER_DEBUG=1 in the\n"
+"                         environment. Without it they answer 404.\n"
 "  --listen ADDR          host:port, [v6]:port, :port or unix:/path; repeatable\n"
 "  --ready-delay-ms N     serve and send READY=1 only after N ms\n"
 "  --no-ready             serve at once, never send READY=1\n"
@@ -148,7 +152,7 @@ main(int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_READY_DELAY, O_NO_READY, O_NO_WATCHDOG,
 	    O_EXIT_AT_START, O_ONLY_SLOT, O_IGNORE_TERM, O_GROW,
-	    O_STDERR_LINE };
+	    O_STDERR_LINE, O_DEBUG };
 	static const struct option longopts[] = {
 		{ "listen",		required_argument, NULL, O_LISTEN },
 		{ "ready-delay-ms",	required_argument, NULL, O_READY_DELAY },
@@ -159,6 +163,7 @@ main(int argc, char **argv)
 		{ "ignore-term",	no_argument,	   NULL, O_IGNORE_TERM },
 		{ "grow-mb-per-s",	required_argument, NULL, O_GROW },
 		{ "stderr-line",	required_argument, NULL, O_STDERR_LINE },
+		{ "debug-endpoints",	no_argument,	   NULL, O_DEBUG },
 		{ "help",		no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -175,6 +180,11 @@ main(int argc, char **argv)
 		if (worker.slot[i] < 0x21 || worker.slot[i] > 0x7e)
 			worker.slot[i] = '?';	/* it goes into a header */
 
+	/* Any client could read the environment (secrets from [worker] env)
+	 * or stop the worker: only for tests that ask for it. */
+	s = getenv("CLUSTERD_WORKER_DEBUG");
+	worker.debug = s != NULL && strcmp(s, "1") == 0;
+	s = getenv("CLUSTERD_WORKER");
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_LISTEN:
@@ -209,6 +219,9 @@ main(int argc, char **argv)
 			break;
 		case O_STDERR_LINE:
 			fprintf(stderr, "%s\n", optarg);
+			break;
+		case O_DEBUG:
+			worker.debug = true;
 			break;
 		case 'h':
 			usage(0);

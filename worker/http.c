@@ -785,13 +785,13 @@ route(struct conn *c, const struct req *r)
 	} else if (IS("/pid")) {
 		n = snprintf(body, sizeof body, "%ld\n", (long)worker.pid);
 		reply(c, 200, body, (size_t)n, r->keep, r->head, r->v10);
-	} else if (IS("/env")) {
+	} else if (IS("/env") && worker.debug) {
 		reply_env(c, r, r->keep);
-	} else if (IS("/crash")) {
+	} else if (IS("/crash") && worker.debug) {
 		abort();
-	} else if (IS("/exit")) {
+	} else if (IS("/exit") && worker.debug) {
 		_exit(3);
-	} else if (IS("/hang")) {
+	} else if (IS("/hang") && worker.debug) {
 		/* Block the whole process: no accepts, no WATCHDOG=1. */
 		ms = query_ms(q, qlen);
 		ts.tv_sec = ms / 1000;

@@ -18,6 +18,7 @@ struct worker {
 	pid_t		 pid;
 	char		 slot[32];	/* CLUSTERD_WORKER, "-" when unset */
 	bool		 draining;	/* SIGTERM seen: no new requests kept alive */
+	bool		 debug;		/* /env /crash /exit /hang answer */
 	char		*env;		/* environment at start, one per line */
 	size_t		 envlen;
 	char		*fds;		/* "fds: 0 1 2 3" as inherited, + details */
