@@ -166,41 +166,23 @@ mem_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	worker_check_memory();
 }
 
-/* One directory per cluster, 0700: it guards the control socket too. */
+/* The directory of the pidfile or the control socket, created and checked
+ * (mkdir_p). The control socket's, and the default runtime directory, must
+ * be private: 0700 and ours, so nobody else can swap what is inside. */
 static int
-make_runtime_dir(const char *dir)
+dir_of(const char *file, bool private, char *err, size_t errlen)
 {
-	char path[PATH_MAX], *p;
-	struct stat st;
+	char dir[PATH_MAX], *slash;
 
-	snprintf(path, sizeof path, "%s", dir);
-	for (p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0700) == -1 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, 0700) == -1 && errno != EEXIST)
-		return -errno;
-	if (stat(path, &st) == -1)
-		return -errno;
-	if (st.st_uid != geteuid())
-		return -EPERM;
-	return 0;
-}
-
-static int
-dir_of(const char *file, char *buf, size_t len)
-{
-	char *slash;
-
-	snprintf(buf, len, "%s", file);
-	if ((slash = strrchr(buf, '/')) == NULL || slash == buf)
+	snprintf(dir, sizeof dir, "%s", file);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir) {
+		snprintf(err, errlen, "%.300s: no directory", file);
 		return -EINVAL;
+	}
 	*slash = '\0';
-	return make_runtime_dir(buf);
+	if (cl.cfg->runtime_dir != NULL && strcmp(dir, cl.cfg->runtime_dir) == 0)
+		private = true;
+	return mkdir_p(dir, 0700, private ? MKDIR_PRIVATE : 0, err, errlen);
 }
 
 /*
@@ -240,10 +222,10 @@ cluster_run(struct config *c, int start_fd)
 	 * reaps every child, known or not. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-	if ((r = dir_of(c->pidfile, dir, sizeof dir)) < 0 ||
-	    (r = dir_of(c->control, dir, sizeof dir)) < 0) {
-		snprintf(err, sizeof err, "%s: runtime directory %.300s: %s",
-		    c->name, dir, strerror(-r));
+	if (dir_of(c->control, true, dir, sizeof dir) < 0 ||
+	    dir_of(c->pidfile, false, dir, sizeof dir) < 0) {
+		snprintf(err, sizeof err, "%s: runtime directory: %.400s",
+		    c->name, dir);
 		goto fail_system;
 	}
 	if ((r = daemon_lock_pidfile(c->pidfile, &owner)) < 0) {

@@ -393,6 +393,12 @@ int	 daemon_lock_pidfile(const char *path, pid_t *ret_owner);
 void	 daemon_remove_pidfile(void);
 /* Tell a waiting `start` how the start went (no-op under `run`). */
 void	 daemon_started(int code, const char *msg);
+/* mkdir -p DIR refusing a directory on the way that someone else may
+ * write (or own, or swap for a symlink); MKDIR_PRIVATE: DIR itself must be
+ * 0700 and ours. 0, or -errno with the offending path in err. */
+#define MKDIR_PRIVATE	1
+int	 mkdir_p(const char *dir, mode_t mode, int flags, char *err,
+	    size_t errlen);
 
 /* main.c: commands, and the cluster's own life (start, stop). */
 void	 cluster_stop(const char *why);
