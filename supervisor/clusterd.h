@@ -180,6 +180,14 @@ enum worker_state {
 	WORKER_EXITED,		/* reaped, about to be freed */
 };
 
+/* output.c: a worker's stdout+stderr pipe, read into the log. */
+struct output {
+	int			 fd;		/* -1: closed */
+	ev_io			 w;
+	char			 buf[1024];	/* a partial line */
+	size_t			 len;
+};
+
 struct worker {
 	pid_t			 pid;
 	int			 slot;
@@ -202,10 +210,7 @@ struct worker {
 	ev_timer		 timer_w;	/* ready / stop deadline */
 	struct listener	       **lset;		/* what it was given */
 	int			 nlset;
-	int			 out_fd;	/* stdout+stderr pipe, -1 */
-	ev_io			 out_w;
-	char			 outbuf[1024];
-	size_t			 outlen;
+	struct output		 out;		/* stdout+stderr pipe */
 	struct worker		*next;		/* in cluster.workers */
 };
 
@@ -331,6 +336,11 @@ void	 worker_watchdog_ping(struct worker *);
 void	 worker_slot_gone(struct slot *);
 bool	 worker_slot_receiving(const struct slot *);
 void	 worker_check_memory(void);
+
+/* output.c: workers' output into the log, bounded per wakeup. */
+void	 output_start(struct worker *, int fd);	/* the pipe's read end */
+void	 output_flush(struct worker *);	/* it exited: the rest */
+void	 output_stop(struct worker *);	/* close the pipe */
 
 /* notify.c: sd_notify inbound from workers, outbound to systemd. */
 struct notify_msg {
