@@ -240,7 +240,12 @@ cluster_run(struct config *c, int start_fd)
 		return r == -EEXIST ? EXIT_FAILED : EXIT_SYSTEM;
 	}
 
-	cl.loop = ev_default_loop(EVFLAG_AUTO);
+	/* Signals through a signalfd, blocked otherwise: SIGTTOU (scale
+	 * down) caught by a handler made each write of a background master
+	 * to a `stty tostop` terminal raise SIGTTOU again and restart, for
+	 * ever; a blocked SIGTTOU lets the write through and still reaches
+	 * us when someone sends it. */
+	cl.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
 	cl.wanted = c->workers;
 	if ((c->lset = calloc((size_t)c->nlistens, sizeof *c->lset)) == NULL)
 		goto fail_system;

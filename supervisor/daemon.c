@@ -355,7 +355,8 @@ report(int fd, int code, const char *what)
 /*
  * The daemon: setsid, then fork again so that it is not a session leader
  * and can never acquire a controlling terminal; "/" as cwd (FILE's path is
- * absolute), umask 022, stdin /dev/null, stdout and stderr to the log.
+ * absolute), umask 022, stdin /dev/null, stdout and stderr to the log, no
+ * other fd but the pipe to `start`.
  */
 static void __attribute__((noreturn))
 detach(struct config *c, int log_fd, int start_fd)
@@ -388,6 +389,12 @@ detach(struct config *c, int log_fd, int start_fd)
 	dup2(log_fd, STDERR_FILENO);
 	if (log_fd > STDERR_FILENO)
 		close(log_fd);
+	/* Whatever else the caller left open without FD_CLOEXEC (a CI
+	 * runner's pipe that it reads until EOF, a jobserver) is not ours:
+	 * keeping it would hold the caller up for the master's whole life. */
+	if (start_fd > STDERR_FILENO + 1)
+		close_range(STDERR_FILENO + 1, (unsigned)start_fd - 1, 0);
+	close_range((unsigned)start_fd + 1, ~0U, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	exit(cluster_run(c, start_fd));
