@@ -167,10 +167,10 @@ mem_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /* The directory of the pidfile or the control socket, created and checked
- * (mkdir_p). The control socket's, and the default runtime directory, must
- * be private: 0700 and ours, so nobody else can swap what is inside. */
+ * (mkdir_p): ours. The default runtime directory, which we create, must be
+ * private too: 0700, so nobody else can swap what is inside. */
 static int
-dir_of(const char *file, bool private, char *err, size_t errlen)
+dir_of(const char *file, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], *slash;
 
@@ -180,9 +180,9 @@ dir_of(const char *file, bool private, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	*slash = '\0';
-	if (cl.cfg->runtime_dir != NULL && strcmp(dir, cl.cfg->runtime_dir) == 0)
-		private = true;
-	return mkdir_p(dir, 0700, private ? MKDIR_PRIVATE : 0, err, errlen);
+	return mkdir_p(dir, 0700, cl.cfg->runtime_dir != NULL &&
+	    strcmp(dir, cl.cfg->runtime_dir) == 0 ? MKDIR_PRIVATE : MKDIR_OWNED,
+	    err, errlen);
 }
 
 /*
@@ -222,8 +222,8 @@ cluster_run(struct config *c, int start_fd)
 	 * reaps every child, known or not. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-	if (dir_of(c->control, true, dir, sizeof dir) < 0 ||
-	    dir_of(c->pidfile, false, dir, sizeof dir) < 0) {
+	if (dir_of(c->pidfile, dir, sizeof dir) < 0 ||
+	    dir_of(c->control, dir, sizeof dir) < 0) {
 		snprintf(err, sizeof err, "%s: runtime directory: %.400s",
 		    c->name, dir);
 		goto fail_system;

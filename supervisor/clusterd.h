@@ -404,9 +404,11 @@ void	 daemon_remove_pidfile(void);
 /* Tell a waiting `start` how the start went (no-op under `run`). */
 void	 daemon_started(int code, const char *msg);
 /* mkdir -p DIR refusing a directory on the way that someone else may
- * write (or own, or swap for a symlink); MKDIR_PRIVATE: DIR itself must be
- * 0700 and ours. 0, or -errno with the offending path in err. */
-#define MKDIR_PRIVATE	1
+ * write (or own, or swap for a symlink); DIR itself must be ours
+ * (MKDIR_OWNED), or 0700 and ours (MKDIR_PRIVATE). 0, or -errno with the
+ * offending path in err. */
+#define MKDIR_OWNED	1
+#define MKDIR_PRIVATE	(2 | MKDIR_OWNED)
 int	 mkdir_p(const char *dir, mode_t mode, int flags, char *err,
 	    size_t errlen);
 

@@ -149,21 +149,22 @@ log_path(const struct config *c, char *buf, size_t len)
  * must belong to root or to us and be writable by nobody else (a sticky
  * directory such as /tmp is fine: others cannot rename our entries). A
  * symlink counts when root or we made it, and its target is checked the
- * same way. The last directory, with MKDIR_PRIVATE, must be ours alone
- * (owner, no group or other bits, no symlink), as tmux and ssh-agent want
- * of theirs.
+ * same way. The last directory, with MKDIR_OWNED, must be ours and no
+ * symlink; with MKDIR_PRIVATE ours alone too (no group or other bits), as
+ * tmux and ssh-agent want of theirs.
  */
 static int
-dir_check(const char *path, bool private, char *err, size_t errlen)
+dir_check(const char *path, int flags, char *err, size_t errlen)
 {
 	struct stat st;
 	uid_t me = geteuid();
+	bool private = (flags & MKDIR_PRIVATE) == MKDIR_PRIVATE;
 
 	if (lstat(path, &st) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
-	if (S_ISLNK(st.st_mode) && !private) {
+	if (S_ISLNK(st.st_mode) && flags == 0) {
 		if (st.st_uid != me && st.st_uid != 0) {
 			snprintf(err, errlen, "%s: a symlink owned by uid %u",
 			    path, (unsigned)st.st_uid);
@@ -184,9 +185,10 @@ dir_check(const char *path, bool private, char *err, size_t errlen)
 		    (unsigned)(st.st_mode & 07777), (unsigned)me);
 		return -EPERM;
 	}
-	if (st.st_uid != me && st.st_uid != 0) {
-		snprintf(err, errlen, "%s: owned by uid %u, not by root or "
-		    "uid %u", path, (unsigned)st.st_uid, (unsigned)me);
+	if (st.st_uid != me && (st.st_uid != 0 || (flags & MKDIR_OWNED))) {
+		snprintf(err, errlen, "%s: owned by uid %u, not by %suid %u",
+		    path, (unsigned)st.st_uid, flags ? "" : "root or ",
+		    (unsigned)me);
 		return -EPERM;
 	}
 	if ((st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0) {
@@ -213,7 +215,7 @@ mkdir_p(const char *dir, mode_t mode, int flags, char *err, size_t errlen)
 	}
 	for (p = path + strlen(path) - 1; p > path && *p == '/'; p--)
 		*p = '\0';
-	if ((r = dir_check("/", false, err, errlen)) < 0)
+	if ((r = dir_check("/", 0, err, errlen)) < 0)
 		return r;
 	for (p = path + 1;; p++) {
 		if (*p != '/' && *p != '\0')
@@ -230,8 +232,7 @@ mkdir_p(const char *dir, mode_t mode, int flags, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 			return -errno;
 		}
-		if ((r = dir_check(path, last && (flags & MKDIR_PRIVATE),
-		    err, errlen)) < 0)
+		if ((r = dir_check(path, last ? flags : 0, err, errlen)) < 0)
 			return r;
 		if (last)
 			break;
