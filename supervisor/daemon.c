@@ -159,10 +159,12 @@ dir_check(const char *path, int flags, char *err, size_t errlen)
 	struct stat st;
 	uid_t me = geteuid();
 	bool private = (flags & MKDIR_PRIVATE) == MKDIR_PRIVATE;
+	int e;
 
 	if (lstat(path, &st) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
+		e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
 	}
 	if (S_ISLNK(st.st_mode) && flags == 0) {
 		if (st.st_uid != me && st.st_uid != 0) {
@@ -171,12 +173,14 @@ dir_check(const char *path, int flags, char *err, size_t errlen)
 			return -EPERM;
 		}
 		if (stat(path, &st) == -1) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			return -errno;
+			e = errno;
+			snprintf(err, errlen, "%s: %s", path, strerror(e));
+			return -e;
 		}
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a directory", path);
+		snprintf(err, errlen, "%s: %s", path, S_ISLNK(st.st_mode) ?
+		    "a symlink, not a directory" : "not a directory");
 		return -ENOTDIR;
 	}
 	if (private && (st.st_uid != me || (st.st_mode & 077) != 0)) {
@@ -229,8 +233,9 @@ mkdir_p(const char *dir, mode_t mode, int flags, char *err, size_t errlen)
 
 		*p = '\0';
 		if (mkdir(path, mode) == -1 && errno != EEXIST) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			return -errno;
+			r = -errno;
+			snprintf(err, errlen, "%s: %s", path, strerror(-r));
+			return r;
 		}
 		if ((r = dir_check(path, last ? flags : 0, err, errlen)) < 0)
 			return r;
