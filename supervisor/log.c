@@ -92,6 +92,10 @@ log_open(const char *path)
 
 	log_debug_on = getenv("CLUSTERD_DEBUG") != NULL;
 	if (path == NULL) {
+		if (log_fd_ != STDERR_FILENO)	/* opened again: once */
+			close(log_fd_);
+		log_fd_ = STDERR_FILENO;
+		log_sock = false;
 		log_journal = stderr_is_journal();
 		open_stderr();
 		return 0;
