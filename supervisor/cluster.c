@@ -151,41 +151,23 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 }
 
-/* One directory per cluster, 0700: it guards the control socket too. */
+/* The directory of the pidfile or the control socket, created and checked
+ * (mkdir_p): ours. The default runtime directory, which we create, must be
+ * private too: 0700, so nobody else can swap what is inside. */
 static int
-make_runtime_dir(const char *dir)
+dir_of(const char *file, char *err, size_t errlen)
 {
-	char path[PATH_MAX], *p;
-	struct stat st;
+	char dir[PATH_MAX], *slash;
 
-	snprintf(path, sizeof path, "%s", dir);
-	for (p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0700) == -1 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, 0700) == -1 && errno != EEXIST)
-		return -errno;
-	if (stat(path, &st) == -1)
-		return -errno;
-	if (st.st_uid != geteuid())
-		return -EPERM;
-	return 0;
-}
-
-static int
-dir_of(const char *file, char *buf, size_t len)
-{
-	char *slash;
-
-	snprintf(buf, len, "%s", file);
-	if ((slash = strrchr(buf, '/')) == NULL || slash == buf)
+	snprintf(dir, sizeof dir, "%s", file);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir) {
+		snprintf(err, errlen, "%.300s: no directory", file);
 		return -EINVAL;
+	}
 	*slash = '\0';
-	return make_runtime_dir(buf);
+	return mkdir_p(dir, 0700, cl.cfg->runtime_dir != NULL &&
+	    strcmp(dir, cl.cfg->runtime_dir) == 0 ? MKDIR_PRIVATE : MKDIR_OWNED,
+	    err, errlen);
 }
 
 /* Workers get the fd limit the master was started with; the master raises
@@ -207,14 +189,14 @@ setup_process(void)
 static int
 claim_runtime(const struct config *c)
 {
-	char err[512], dir[PATH_MAX];
+	char err[PATH_MAX + 128], dir[PATH_MAX];
 	pid_t owner;
 	int r;
 
-	if ((r = dir_of(c->pidfile, dir, sizeof dir)) < 0 ||
-	    (r = dir_of(c->control, dir, sizeof dir)) < 0) {
-		snprintf(err, sizeof err, "%s: runtime directory %.300s: %s",
-		    c->name, dir, strerror(-r));
+	if (dir_of(c->pidfile, dir, sizeof dir) < 0 ||
+	    dir_of(c->control, dir, sizeof dir) < 0) {
+		snprintf(err, sizeof err, "%s: runtime directory: %s",
+		    c->name, dir);
 		log_err("%s", err);
 		daemon_started(EXIT_SYSTEM, err);
 		return EXIT_SYSTEM;
@@ -325,7 +307,12 @@ cluster_run(struct config *c, int start_fd)
 		return r;
 	}
 
-	cl.loop = ev_default_loop(EVFLAG_AUTO);
+	/* Signals through a signalfd, blocked otherwise: SIGTTOU (scale
+	 * down) caught by a handler made each write of a background master
+	 * to a `stty tostop` terminal raise SIGTTOU again and restart, for
+	 * ever; a blocked SIGTTOU lets the write through and still reaches
+	 * us when someone sends it. */
+	cl.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
 	slot_init(cl.loop, &procs, &hooks, cl.steer_disabled);
 	worker_init(cl.loop, slot_worker_event);
 	if (bind_all(c, err, sizeof err) < 0)

@@ -202,6 +202,17 @@ struct listener {
 	struct listener		*next;		/* in cl.all */
 };
 
+/* output.c: a worker's stdout+stderr pipe, read into the log. */
+#define OUTPUT_TAIL	4
+struct output {
+	int			 fd;		/* -1: closed */
+	ev_io			 w;
+	char			 buf[1024];	/* a partial line */
+	size_t			 len;
+	char			 tail[OUTPUT_TAIL][160];	/* last lines */
+	int			 ntail;
+};
+
 /* One process. Its life is the slot's business (slot.c); these are the
  * facts the process layer keeps about it. */
 struct worker {
@@ -229,10 +240,7 @@ struct worker {
 	ev_timer		 stop_w;	/* stop_timeout, then the last wait */
 	struct listener	       **lset;		/* what it was given */
 	int			 nlset;
-	int			 out_fd;	/* stdout+stderr pipe, -1 */
-	ev_io			 out_w;
-	char			 outbuf[1024];
-	size_t			 outlen;
+	struct output		 out;		/* stdout+stderr pipe */
 	struct worker		*next;		/* in the worker list */
 };
 
@@ -282,7 +290,8 @@ struct slot {
 	ev_timer		 backoff_w;
 	ev_timer		 drain_w;	/* scale-down: queue empty? */
 	ev_tstamp		 drain_until;
-	char			 tail[4][160];	/* last worker output lines */
+	char			 tail[OUTPUT_TAIL][160];	/* its last worker's last
+						 * output lines */
 	int			 ntail;
 };
 
@@ -443,6 +452,11 @@ struct spawn_req {
 int	 spawn_worker(const struct spawn_req *, pid_t *ret_pid,
 	    int *ret_out_fd, char *err, size_t errlen);
 
+/* output.c: workers' output into the log, bounded per wakeup. */
+void	 output_start(struct worker *, int fd);	/* the pipe's read end */
+void	 output_flush(struct worker *);	/* it exited: the rest */
+void	 output_stop(struct worker *);	/* close the pipe */
+
 /* notify.c: sd_notify inbound from workers, outbound to systemd. */
 struct notify_msg {
 	bool	ready, stopping, watchdog, reloading, barrier;
@@ -564,6 +578,14 @@ int	 daemon_lock_pidfile(const char *path, pid_t *ret_owner);
 void	 daemon_remove_pidfile(void);
 /* Tell a waiting `start` how the start went (no-op under `run`). */
 void	 daemon_started(int code, const char *msg);
+/* mkdir -p DIR refusing a directory on the way that someone else may
+ * write (or own, or swap for a symlink); DIR itself must be ours
+ * (MKDIR_OWNED), or 0700 and ours (MKDIR_PRIVATE). 0, or -errno with the
+ * offending path in err. */
+#define MKDIR_OWNED	1
+#define MKDIR_PRIVATE	(2 | MKDIR_OWNED)
+int	 mkdir_p(const char *dir, mode_t mode, int flags, char *err,
+	    size_t errlen);
 
 /* cluster.c: the master's own life: set up, signals, start, stop. */
 void	 cluster_stop(const char *why);

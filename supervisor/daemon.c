@@ -38,7 +38,7 @@ read_owner(const char *path)
 	for (i = 0; i < 20 && pid <= 0; i++) {
 		if (i > 0)
 			nanosleep(&ts, NULL);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 			continue;
 		n = read(fd, buf, sizeof buf - 1);
 		close(fd);
@@ -64,8 +64,10 @@ daemon_lock_pidfile(const char *path, pid_t *ret_owner)
 	ssize_t n;
 	int fd, tfd, tries, e;
 
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+		return -ENAMETOOLONG;
 	for (tries = 0;; tries++) {
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 		if (fd == -1)
 			return -errno;
 		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
@@ -76,15 +78,19 @@ daemon_lock_pidfile(const char *path, pid_t *ret_owner)
 			*ret_owner = read_owner(path);
 			return -EEXIST;
 		}
-		if (fstat(fd, &fst) == 0 && stat(path, &pst) == 0 &&
+		if (fstat(fd, &fst) == 0 && lstat(path, &pst) == 0 &&
 		    fst.st_dev == pst.st_dev && fst.st_ino == pst.st_ino)
 			break;
 		close(fd);
 		if (tries == 100)
 			return -EAGAIN;
 	}
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	tfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* A fresh file, never one found there: a *.tmp left by a master that
+	 * died between open and rename is ours to remove (we hold the lock),
+	 * and whatever else sits at that name (a symlink) is not followed. */
+	tfd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (tfd == -1 && errno == EEXIST && unlink(tmp) == 0)
+		tfd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (tfd == -1 || flock(tfd, LOCK_EX | LOCK_NB) == -1) {
 		e = errno;
 		if (tfd != -1)
@@ -136,26 +142,107 @@ log_path(const struct config *c, char *buf, size_t len)
 		snprintf(buf, len, "%s/%s.log", c->runtime_dir, c->name);
 }
 
-/* mkdir -p of FILE's directory; new directories get mode. */
+/*
+ * One component of a path the master writes under. Anyone who can write a
+ * directory on the way can rename what lies below it and put their own
+ * files (a fake control socket, a symlinked log) in its place, so each one
+ * must belong to root or to us and be writable by nobody else (a sticky
+ * directory such as /tmp is fine: others cannot rename our entries). A
+ * symlink counts when root or we made it, and its target is checked the
+ * same way. The last directory, with MKDIR_OWNED, must be ours and no
+ * symlink; with MKDIR_PRIVATE ours alone too (no group or other bits), as
+ * tmux and ssh-agent want of theirs.
+ */
 static int
-mkdir_parent(const char *file, mode_t mode)
+dir_check(const char *path, int flags, char *err, size_t errlen)
+{
+	struct stat st;
+	uid_t me = geteuid();
+	bool private = (flags & MKDIR_PRIVATE) == MKDIR_PRIVATE;
+	int e;
+
+	if (lstat(path, &st) == -1) {
+		e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	if (S_ISLNK(st.st_mode) && flags == 0) {
+		if (st.st_uid != me && st.st_uid != 0) {
+			snprintf(err, errlen, "%s: a symlink owned by uid %u",
+			    path, (unsigned)st.st_uid);
+			return -EPERM;
+		}
+		if (stat(path, &st) == -1) {
+			e = errno;
+			snprintf(err, errlen, "%s: %s", path, strerror(e));
+			return -e;
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: %s", path, S_ISLNK(st.st_mode) ?
+		    "a symlink, not a directory" : "not a directory");
+		return -ENOTDIR;
+	}
+	if (private && (st.st_uid != me || (st.st_mode & 077) != 0)) {
+		snprintf(err, errlen, "%s: owned by uid %u with mode %04o, "
+		    "not private to uid %u (0700)", path, (unsigned)st.st_uid,
+		    (unsigned)(st.st_mode & 07777), (unsigned)me);
+		return -EPERM;
+	}
+	if (st.st_uid != me && (st.st_uid != 0 || (flags & MKDIR_OWNED))) {
+		snprintf(err, errlen, "%s: owned by uid %u, not by %suid %u",
+		    path, (unsigned)st.st_uid, flags ? "" : "root or ",
+		    (unsigned)me);
+		return -EPERM;
+	}
+	if ((st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0) {
+		snprintf(err, errlen, "%s: writable by others (mode %04o)",
+		    path, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* mkdir -p: missing directories are created with mode, and every one on
+ * the way is checked (dir_check), the ones that existed included. */
+int
+mkdir_p(const char *dir, mode_t mode, int flags, char *err, size_t errlen)
 {
 	char path[PATH_MAX], *p;
+	int r;
 
-	snprintf(path, sizeof path, "%s", file);
-	if ((p = strrchr(path, '/')) == NULL || p == path)
-		return 0;
-	*p = '\0';
-	for (p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
+	if (dir[0] != '/' || (size_t)snprintf(path, sizeof path, "%s", dir) >=
+	    sizeof path) {
+		snprintf(err, errlen, "%.200s: not an absolute path of at "
+		    "most %d bytes", dir, PATH_MAX - 1);
+		return -ENAMETOOLONG;
+	}
+	for (p = path + strlen(path) - 1; p > path && *p == '/'; p--)
 		*p = '\0';
-		if (mkdir(path, mode) == -1 && errno != EEXIST)
-			return -errno;
+	if ((r = dir_check("/", 0, err, errlen)) < 0)
+		return r;
+	for (p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		if (p[-1] == '/') {	/* "//" */
+			if (*p == '\0')
+				break;
+			continue;
+		}
+		bool last = *p == '\0';
+
+		*p = '\0';
+		if (mkdir(path, mode) == -1 && errno != EEXIST) {
+			r = -errno;
+			snprintf(err, errlen, "%s: %s", path, strerror(-r));
+			return r;
+		}
+		if ((r = dir_check(path, last ? flags : 0, err, errlen)) < 0)
+			return r;
+		if (last)
+			break;
 		*p = '/';
 	}
-	if (mkdir(path, mode) == -1 && errno != EEXIST)
-		return -errno;
 	return 0;
 }
 
@@ -255,7 +342,7 @@ master_running(const char *pidfile, pid_t *ret_owner)
 	int fd;
 	bool held;
 
-	if ((fd = open(pidfile, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = open(pidfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 		return false;
 	held = flock(fd, LOCK_SH | LOCK_NB) == -1 && errno == EWOULDBLOCK;
 	close(fd);
@@ -274,7 +361,8 @@ report(int fd, int code, const char *what)
 /*
  * The daemon: setsid, then fork again so that it is not a session leader
  * and can never acquire a controlling terminal; "/" as cwd (FILE's path is
- * absolute), umask 022, stdin /dev/null, stdout and stderr to the log.
+ * absolute), umask 022, stdin /dev/null, stdout and stderr to the log, no
+ * other fd but the pipe to `start`.
  */
 static void __attribute__((noreturn))
 detach(struct config *c, int log_fd, int start_fd)
@@ -307,6 +395,12 @@ detach(struct config *c, int log_fd, int start_fd)
 	dup2(log_fd, STDERR_FILENO);
 	if (log_fd > STDERR_FILENO)
 		close(log_fd);
+	/* Whatever else the caller left open without FD_CLOEXEC (a CI
+	 * runner's pipe that it reads until EOF, a jobserver) is not ours:
+	 * keeping it would hold the caller up for the master's whole life. */
+	if (start_fd > STDERR_FILENO + 1)
+		close_range(STDERR_FILENO + 1, (unsigned)start_fd - 1, 0);
+	close_range((unsigned)start_fd + 1, ~0U, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	exit(cluster_run(c, start_fd));
@@ -320,12 +414,13 @@ detach(struct config *c, int log_fd, int start_fd)
 int
 daemon_start(struct config *c)
 {
-	char path[PATH_MAX], name[NAME_MAX_LEN], buf[8192], *nl, *end;
+	char path[PATH_MAX], dir[PATH_MAX], name[NAME_MAX_LEN], buf[8192];
+	char err[PATH_MAX + 128], *nl, *end;
 	size_t have = 0;
 	ssize_t n;
 	off_t log_at, from;
 	pid_t pid, owner;
-	int fd, pfd[2], r, code;
+	int fd, pfd[2], code;
 
 	snprintf(name, sizeof name, "%s", c->name);
 	if (master_running(c->pidfile, &owner)) {
@@ -342,9 +437,14 @@ daemon_start(struct config *c)
 
 	log_path(c, path, sizeof path);
 	if (c->log == NULL) {
-		if ((r = mkdir_parent(path, geteuid() == 0 ? 0750 : 0700)) < 0) {
-			fprintf(stderr, "clusterd: %s: log directory for %s: "
-			    "%s\n", name, path, strerror(-r));
+		/* As root /var/log/clusterd, else the runtime directory: it
+		 * is checked before anything is written in it. */
+		snprintf(dir, sizeof dir, "%s", path);
+		*strrchr(dir, '/') = '\0';
+		if (mkdir_p(dir, geteuid() == 0 ? 0750 : 0700,
+		    geteuid() == 0 ? 0 : MKDIR_PRIVATE, err, sizeof err) < 0) {
+			fprintf(stderr, "clusterd: %s: log directory: %s\n",
+			    name, err);
 			config_free(c);
 			return EXIT_SYSTEM;
 		}
@@ -352,8 +452,8 @@ daemon_start(struct config *c)
 			fatalx(EXIT_FAILED, "out of memory");
 		c->log_set = true;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY,
-	    0640);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY |
+	    O_NOFOLLOW | O_NONBLOCK, 0640);
 	if (fd == -1) {
 		fprintf(stderr, "clusterd: %s: log %s: %s\n", name, path,
 		    strerror(errno));

@@ -3,12 +3,15 @@
  * and pid, to stderr or to the `log` file (reopened on SIGUSR1). When stderr
  * is the journal (JOURNAL_STREAM names fd 2), lines carry <N> priority
  * prefixes instead of a timestamp, since journald stamps them itself.
+ * Writes never block: a line that cannot be written now is dropped and
+ * counted, and the count is logged once writing works again.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -20,6 +23,8 @@ static int	 log_fd_ = STDERR_FILENO;
 static char	*log_path;
 static bool	 log_journal;
 static bool	 log_debug_on;
+static bool	 log_sock;	/* log_fd_ is a socket: send(MSG_DONTWAIT) */
+static unsigned long long log_dropped;	/* lines lost since the last one out */
 
 static const char *level_names[] = {
 	[LOG_LVL_ERR] = "error", [LOG_LVL_WARN] = "warning",
@@ -43,11 +48,41 @@ stderr_is_journal(void)
 	    (unsigned long long)st.st_ino == ino;
 }
 
+/* Not through a symlink: whoever can write the log's directory must not
+ * be able to point our lines at another file. O_NONBLOCK matters for a
+ * FIFO or a terminal; on a regular file it changes nothing. */
 static int
 open_file(const char *path)
 {
-	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY,
-	    0640);
+	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY |
+	    O_NOFOLLOW | O_NONBLOCK, 0640);
+}
+
+/*
+ * Stderr (`run`): a pipe, a terminal or the journal's socket that a stalled
+ * reader can fill. Setting O_NONBLOCK on fd 2 would change the open file
+ * description the caller's shell shares, so a pipe or terminal is opened
+ * again (/proc/self/fd/2: a description of our own), and a socket is
+ * written with MSG_DONTWAIT. If neither works, fd 2 is used as it is.
+ */
+static void
+open_stderr(void)
+{
+	struct stat st;
+	int fd;
+
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return;
+	if (S_ISSOCK(st.st_mode)) {
+		log_sock = true;
+		return;
+	}
+	if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+		return;
+	fd = open("/proc/self/fd/2", O_WRONLY | O_APPEND | O_CLOEXEC |
+	    O_NOCTTY | O_NONBLOCK);
+	if (fd != -1)
+		log_fd_ = fd;
 }
 
 int
@@ -57,7 +92,12 @@ log_open(const char *path)
 
 	log_debug_on = getenv("CLUSTERD_DEBUG") != NULL;
 	if (path == NULL) {
+		if (log_fd_ != STDERR_FILENO)	/* opened again: once */
+			close(log_fd_);
+		log_fd_ = STDERR_FILENO;
+		log_sock = false;
 		log_journal = stderr_is_journal();
+		open_stderr();
 		return 0;
 	}
 	if ((fd = open_file(path)) == -1)
@@ -68,6 +108,7 @@ log_open(const char *path)
 	log_path = strdup(path);
 	log_fd_ = fd;
 	log_journal = false;
+	log_sock = false;
 	return 0;
 }
 
@@ -112,26 +153,56 @@ log_close(void)
 	if (log_fd_ != STDERR_FILENO)
 		close(log_fd_);
 	log_fd_ = STDERR_FILENO;
+	log_sock = false;
 	free(log_path);
 	log_path = NULL;
 }
 
-/* One write(2) per line: lines from the master and the workers' pipes never
- * interleave inside a line. A full disk loses the line, nothing else. */
-void
-log_raw(const char *buf, size_t len)
+/* One write, never blocking; 0, or -1 when (some of) buf was lost. */
+static int
+write_out(const char *buf, size_t len)
 {
 	ssize_t n;
 
 	while (len > 0) {
-		n = write(log_fd_, buf, len);
+		n = log_sock ? send(log_fd_, buf, len,
+		    MSG_DONTWAIT | MSG_NOSIGNAL) : write(log_fd_, buf, len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return;
+			return -1;
 		buf += n;
 		len -= (size_t)n;
 	}
+	return 0;
+}
+
+/*
+ * One write(2) per line: lines from the master and the workers' pipes never
+ * interleave inside a line (a pipe takes a line of at most PIPE_BUF whole
+ * or not at all). A line the log cannot take now (a stalled reader, a full
+ * disk) is dropped and counted, never waited for: the master keeps
+ * supervising. The first line that gets through is preceded by the count.
+ */
+void
+log_raw(const char *buf, size_t len)
+{
+	char note[256];
+	size_t n;
+
+	if (log_dropped > 0) {
+		n = log_prefix(note, sizeof note, LOG_LVL_WARN);
+		snprintf(note + n, sizeof note - n, "%llu log line%s dropped: "
+		    "the log could not take them\n", log_dropped,
+		    log_dropped == 1 ? "" : "s");
+		if (write_out(note, strlen(note)) < 0) {
+			log_dropped++;
+			return;
+		}
+		log_dropped = 0;
+	}
+	if (write_out(buf, len) < 0)
+		log_dropped++;
 }
 
 size_t

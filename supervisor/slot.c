@@ -640,6 +640,11 @@ slot_worker_event(struct worker *w, enum slot_event ev, const char *detail)
 {
 	struct slot *s = w->slot < sl.nslots ? sl.slots[w->slot] : NULL;
 
+	if (s != NULL && ev == SE_EXIT && (w == s->cur || w == s->incoming)) {
+		/* What it said last, for the start's error message. */
+		memcpy(s->tail, w->out.tail, sizeof s->tail);
+		s->ntail = w->out.ntail;
+	}
 	if (s != NULL && w == s->incoming) {
 		if (ev == SE_READY)
 			ev = SE_NEW_READY;

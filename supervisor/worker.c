@@ -34,9 +34,6 @@ static void	 ready_cb(struct ev_loop *, ev_timer *, int);
 static void	 deadline_cb(struct ev_loop *, ev_timer *, int);
 static void	 watchdog_cb(struct ev_loop *, ev_timer *, int);
 static void	 stop_cb(struct ev_loop *, ev_timer *, int);
-static void	 output_cb(struct ev_loop *, ev_io *, int);
-static void	 output_line(struct worker *, const char *, size_t);
-static void	 output_flush(struct worker *);
 
 void
 worker_init(struct ev_loop *loop, worker_report_fn *report)
@@ -154,17 +151,13 @@ worker_start(int slot, unsigned generation, const struct config *c,
 		}
 		w->nlset = c->nlset;
 	}
-	w->out_fd = out_fd;
-	fcntl(w->out_fd, F_SETFL, O_NONBLOCK);
+	output_start(w, out_fd);
 	w->next = wk.all;
 	wk.all = w;
 
 	ev_child_init(&w->child_w, child_cb, pid, 0);
 	w->child_w.data = w;
 	ev_child_start(wk.loop, &w->child_w);
-	ev_io_init(&w->out_w, output_cb, w->out_fd, EV_READ);
-	w->out_w.data = w;
-	ev_io_start(wk.loop, &w->out_w);
 
 	ev_timer_init(&w->ready_w, ready_cb, w->ready_delay, 0.);
 	ev_timer_init(&w->deadline_w, deadline_cb, w->ready_timeout, 0.);
@@ -352,98 +345,11 @@ worker_free(struct worker *w)
 	ev_timer_stop(wk.loop, &w->watchdog_w);
 	ev_timer_stop(wk.loop, &w->stop_w);
 	ev_child_stop(wk.loop, &w->child_w);
-	if (w->out_fd != -1) {
-		ev_io_stop(wk.loop, &w->out_w);
-		close(w->out_fd);
-	}
+	output_stop(w);
 	for (i = 0; i < w->nlset; i++)
 		listen_unref(w->lset[i]);
 	free(w->lset);
 	free(w);
-}
-
-/* ------------------------------------------------------------------ */
-/* Output: each line a worker writes goes to the log, attributed to its
- * slot and pid; the last lines of each slot are kept for error messages.
- * Always drained, so a busy log never blocks a worker (traps.md). */
-
-static void
-output_line(struct worker *w, const char *line, size_t len)
-{
-	struct slot *s = slot_get(w->slot);
-	char buf[1400];
-	size_t n;
-	int m;
-
-	if (len > 0 && line[len - 1] == '\n')
-		len--;
-	if (len > 1200)
-		len = 1200;
-	n = log_prefix(buf, sizeof buf, LOG_LVL_INFO);
-	m = snprintf(buf + n, sizeof buf - n, "slot %d pid %ld: %.*s\n",
-	    w->slot, (long)w->pid, (int)len, line);
-	if (m > 0)
-		log_raw(buf, n + ((size_t)m < sizeof buf - n ? (size_t)m :
-		    sizeof buf - n - 1));
-	if (s == NULL)
-		return;
-	if (s->ntail == 4) {
-		memmove(s->tail[0], s->tail[1], sizeof s->tail[0] * 3);
-		s->ntail = 3;
-	}
-	snprintf(s->tail[s->ntail++], sizeof s->tail[0], "%.*s", (int)len,
-	    line);
-}
-
-static void
-output_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct worker *w = io->data;
-	char *nl;
-	ssize_t n;
-	size_t used;
-
-	for (;;) {
-		n = read(w->out_fd, w->outbuf + w->outlen,
-		    sizeof w->outbuf - w->outlen);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
-			return;
-		if (n <= 0) {
-			ev_io_stop(loop, io);
-			close(w->out_fd);
-			w->out_fd = -1;
-			output_flush(w);
-			return;
-		}
-		w->outlen += (size_t)n;
-		used = 0;
-		while ((nl = memchr(w->outbuf + used, '\n',
-		    w->outlen - used)) != NULL) {
-			output_line(w, w->outbuf + used,
-			    (size_t)(nl - (w->outbuf + used)) + 1);
-			used = (size_t)(nl - w->outbuf) + 1;
-		}
-		if (used == 0 && w->outlen == sizeof w->outbuf) {
-			output_line(w, w->outbuf, w->outlen);	/* too long */
-			used = w->outlen;
-		}
-		memmove(w->outbuf, w->outbuf + used, w->outlen - used);
-		w->outlen -= used;
-	}
-}
-
-/* At exit: what is left in the pipe, then a last partial line. */
-static void
-output_flush(struct worker *w)
-{
-	if (w->out_fd != -1)
-		output_cb(wk.loop, &w->out_w, EV_READ);
-	if (w->outlen > 0) {
-		output_line(w, w->outbuf, w->outlen);
-		w->outlen = 0;
-	}
 }
 
 /* RSS in bytes from /proc/PID/statm, 0 if unknown. */
