@@ -242,7 +242,7 @@ bind_all(struct config *c, char *err, size_t errlen)
 		listen_ref(c->lset[i]);
 	}
 	if (notify_open(err, errlen) < 0 ||
-	    control_listen(c->control, err, errlen) < 0)
+	    control_listen(c->control, cluster_stop, err, errlen) < 0)
 		return -EIO;
 	return 0;
 }
@@ -314,7 +314,7 @@ cluster_run(struct config *c, int start_fd)
 	 * us when someone sends it. */
 	cl.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
 	slot_init(cl.loop, &procs, &hooks, cl.steer_disabled);
-	worker_init(cl.loop, slot_worker_event);
+	worker_init(cl.loop, slot_worker_event, notify_socket_name());
 	if (bind_all(c, err, sizeof err) < 0)
 		goto fail_system;
 	watch_signals();

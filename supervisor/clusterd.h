@@ -351,7 +351,13 @@ int	 listen_requeue(struct listener *, int slot);
 int	 listen_migrate_req(void);
 void	 listen_close(struct listener *);
 int	 listen_slot_fd(const struct listener *, int slot);	/* -1: none */
-bool	 listen_per_worker(const struct listener *);
+/* One SO_REUSEPORT socket per slot (the rule listen.c and steer.c share). */
+static inline bool
+listen_per_worker(const struct listener *l)
+{
+	return !l->activated && l->cfg.family != AF_UNIX &&
+	    l->cfg.sockets == LISTEN_PER_WORKER;
+}
 /* 0 nothing at path, 1 a stale socket, -EADDRINUSE, -ENOTSOCK, -errno. */
 int	 listen_probe_path(const char *path);
 void	 listen_strerror(const char *what, const char *path, int r,
@@ -372,7 +378,9 @@ void	 steer_free(struct listener *);
  * path. What happens is reported to slot.c as slot events. */
 typedef void worker_report_fn(struct worker *, enum slot_event,
 	    const char *detail);
-void	 worker_init(struct ev_loop *, worker_report_fn *);
+/* notify_name: NOTIFY_SOCKET for workers (its buffer, filled later). */
+void	 worker_init(struct ev_loop *, worker_report_fn *,
+	    const char *notify_name);
 void	 worker_kill_leftovers(void);
 struct worker *worker_start(int slot, unsigned generation,
 	    const struct config *, char *err, size_t errlen);
@@ -466,7 +474,7 @@ struct notify_msg {
 
 int	 notify_open(char *err, size_t errlen);
 void	 notify_close(void);
-const char *notify_socket_name(void);	/* NOTIFY_SOCKET for workers */
+const char *notify_socket_name(void);	/* NOTIFY_SOCKET: filled by open */
 /* The pure and the socket-reading halves of the inbound side, exported for
  * tests/unit/test_notify.c and tests/fuzz/fuzz_{notify,proc}.c. */
 int	 notify_parse(const char *buf, size_t len, struct notify_msg *ret);
@@ -504,7 +512,9 @@ struct control_client;
 #define CONTROL_WRITE_TIMEOUT	10.0	/* to take the reply */
 #define CONTROL_CLI_TIMEOUT	30	/* CLI: status and scale answer at once */
 
-int	 control_listen(const char *path, char *err, size_t errlen);
+/* stop: what `clusterd stop` runs (the cluster's stop). */
+int	 control_listen(const char *path, void (*stop)(const char *why),
+	    char *err, size_t errlen);
 void	 control_close(void);
 /* Answer a waiting client and close it: code is the CLI's exit code. */
 void	 control_reply(struct control_client *, int code, const char *text);
@@ -571,7 +581,8 @@ int	 control_command(const char *socket_path, const char *request,
 	    bool wait_exit, double timeout);
 
 /* daemon.c: detach, pidfile + lock, readiness handshake with start. */
-int	 daemon_start(struct config *);		/* `clusterd start` */
+/* `clusterd start`: run(cfg, start_fd) is the master, in the daemon. */
+int	 daemon_start(struct config *, int (*run)(struct config *, int));
 int	 daemon_logs(const struct config *, bool follow);
 /* 0, -EEXIST with *ret_owner when another master holds it, or -errno. */
 int	 daemon_lock_pidfile(const char *path, pid_t *ret_owner);

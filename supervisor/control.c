@@ -60,6 +60,7 @@ static struct {
 	ev_timer		 retry_w;	/* out of fds: accept later */
 	struct control_client	*clients;
 	int			 nclients;
+	void			(*stop)(const char *why);	/* `stop` */
 } ctl = { .fd = -1 };
 
 static void	 accept_cb(struct ev_loop *, ev_io *, int);
@@ -72,71 +73,6 @@ static void	 client_request(struct control_client *,
 		    const struct control_request *);
 static void	 client_send(struct control_client *, int, struct buf *);
 
-/* ------------------------------------------------------------------ */
-/* Output buffers.                                                      */
-
-void
-buf_append(struct buf *b, const char *s, size_t n)
-{
-	size_t cap;
-	char *p;
-
-	if (b->overflow)
-		return;
-	if (b->len + n + 1 > CONTROL_OUT_MAX) {
-		b->overflow = true;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		for (cap = b->cap ? b->cap : 1024; cap < b->len + n + 1;)
-			cap *= 2;
-		if (cap > CONTROL_OUT_MAX)
-			cap = CONTROL_OUT_MAX;
-		if ((p = realloc(b->data, cap)) == NULL) {
-			b->overflow = true;
-			return;
-		}
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-void
-buf_printf(struct buf *b, const char *fmt, ...)
-{
-	char small[512], *big;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof small, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n < sizeof small) {
-		buf_append(b, small, (size_t)n);
-		return;
-	}
-	va_start(ap, fmt);
-	n = vasprintf(&big, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->overflow = true;
-		return;
-	}
-	buf_append(b, big, (size_t)n);
-	free(big);
-}
-
-void
-buf_free(struct buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof *b);
-}
 
 /* ------------------------------------------------------------------ */
 /* The listening socket.                                                */
@@ -149,12 +85,14 @@ buf_free(struct buf *b)
  * another cluster configured with the same path: refuse.
  */
 int
-control_listen(const char *path, char *err, size_t errlen)
+control_listen(const char *path, void (*stop)(const char *),
+    char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
 	mode_t old;
 	int fd, probe, e;
 
+	ctl.stop = stop;
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof sun.sun_path) {
@@ -610,7 +548,7 @@ do_stop(struct control_client *c, const struct control_request *req)
 		    cl.cfg->name, why);
 		daemon_started(EXIT_FAILED, msg);
 	}
-	cluster_stop(why);
+	ctl.stop(why);
 }
 
 /*

@@ -365,7 +365,8 @@ report(int fd, int code, const char *what)
  * other fd but the pipe to `start`.
  */
 static void __attribute__((noreturn))
-detach(struct config *c, int log_fd, int start_fd)
+detach(struct config *c, int log_fd, int start_fd,
+    int (*run)(struct config *, int))
 {
 	sigset_t none;
 	pid_t pid;
@@ -403,7 +404,7 @@ detach(struct config *c, int log_fd, int start_fd)
 	close_range((unsigned)start_fd + 1, ~0U, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	exit(cluster_run(c, start_fd));
+	exit(run(c, start_fd));
 }
 
 /*
@@ -412,7 +413,7 @@ detach(struct config *c, int log_fd, int start_fd)
  * the master died: show what it logged since this start.
  */
 int
-daemon_start(struct config *c)
+daemon_start(struct config *c, int (*run)(struct config *, int))
 {
 	char path[PATH_MAX], dir[PATH_MAX], name[NAME_MAX_LEN], buf[8192];
 	char err[PATH_MAX + 128], *nl, *end;
@@ -470,7 +471,7 @@ daemon_start(struct config *c)
 	}
 	if (pid == 0) {
 		close(pfd[0]);
-		detach(c, fd, pfd[1]);
+		detach(c, fd, pfd[1], run);
 	}
 	close(pfd[1]);
 	close(fd);

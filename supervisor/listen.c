@@ -308,14 +308,6 @@ unlink_ours(const struct listener *l)
 		unlink(l->cfg.path);
 }
 
-/* One SO_REUSEPORT socket per slot: the rule steer.c applies too. */
-bool
-listen_per_worker(const struct listener *l)
-{
-	return !l->activated && l->cfg.family != AF_UNIX &&
-	    l->cfg.sockets == LISTEN_PER_WORKER;
-}
-
 /* A per-worker slot's socket where it has none (growing fds[] up to slot):
  * 1 if it opened one, 0 if there was one. */
 static int

@@ -153,7 +153,7 @@ cmd_run(const struct invocation *inv)
 static int
 cmd_start(const struct invocation *inv)
 {
-	return daemon_start(load_or_exit(inv->file, CONFIG_FULL));
+	return daemon_start(load_or_exit(inv->file, CONFIG_FULL), cluster_run);
 }
 
 /* Commands that only talk to a master read name/control/pidfile/log. */
@@ -234,7 +234,7 @@ cmd_restart(const struct invocation *inv)
 	    true, 0);
 	if (r != EXIT_OK)
 		return r;
-	return daemon_start(c);
+	return daemon_start(c, cluster_run);
 }
 
 static int

@@ -102,6 +102,72 @@ buf_json_str(struct buf *b, const char *s)
 }
 
 /* ------------------------------------------------------------------ */
+/* Reply buffers, bounded by CONTROL_OUT_MAX.                                                      */
+
+void
+buf_append(struct buf *b, const char *s, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (b->overflow)
+		return;
+	if (b->len + n + 1 > CONTROL_OUT_MAX) {
+		b->overflow = true;
+		return;
+	}
+	if (b->len + n + 1 > b->cap) {
+		for (cap = b->cap ? b->cap : 1024; cap < b->len + n + 1;)
+			cap *= 2;
+		if (cap > CONTROL_OUT_MAX)
+			cap = CONTROL_OUT_MAX;
+		if ((p = realloc(b->data, cap)) == NULL) {
+			b->overflow = true;
+			return;
+		}
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	char small[512], *big;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof small) {
+		buf_append(b, small, (size_t)n);
+		return;
+	}
+	va_start(ap, fmt);
+	n = vasprintf(&big, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->overflow = true;
+		return;
+	}
+	buf_append(b, big, (size_t)n);
+	free(big);
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof *b);
+}
+
+/* ------------------------------------------------------------------ */
 /* Rendering.                                                          */
 
 static const char *

@@ -27,6 +27,7 @@ static struct {
 	struct worker		*all;		/* every live process */
 	int			 nkilled;
 	bool			 leftovers;	/* kill what exits leave */
+	const char		*notify_name;
 } wk;
 
 static void	 child_cb(struct ev_loop *, ev_child *, int);
@@ -36,11 +37,13 @@ static void	 watchdog_cb(struct ev_loop *, ev_timer *, int);
 static void	 stop_cb(struct ev_loop *, ev_timer *, int);
 
 void
-worker_init(struct ev_loop *loop, worker_report_fn *report)
+worker_init(struct ev_loop *loop, worker_report_fn *report,
+    const char *notify_name)
 {
 	memset(&wk, 0, sizeof wk);
 	wk.loop = loop;
 	wk.report = report;
+	wk.notify_name = notify_name;
 }
 
 /* From now on (the cluster stops), the group members a worker leaves
@@ -111,7 +114,7 @@ worker_start(int slot, unsigned generation, const struct config *c,
 {
 	struct spawn_req req = { .slot = slot, .generation = generation,
 		.cfg = c, .lset = c->lset, .nlset = c->nlset,
-		.notify_name = notify_socket_name(), .nofile = &cl.orig_nofile };
+		.notify_name = wk.notify_name, .nofile = &cl.orig_nofile };
 	struct worker *w;
 	int out_fd, i;
 	pid_t pid;
