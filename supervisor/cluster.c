@@ -66,7 +66,7 @@ slot_ready(struct slot *s)
 }
 
 /* Before the cluster was ever ready, a worker that fails fails the start:
- * a typo in `command` costs milliseconds, not a timeout (SPEC 2). */
+ * a typo in `command` costs milliseconds, not a timeout. */
 static void
 slot_failed(struct slot *s, const char *why)
 {
@@ -93,7 +93,7 @@ stopped(void)
 }
 
 /*
- * Graceful stop (SPEC 6): STOPPING=1; the master closes its own copies of
+ * Graceful stop: STOPPING=1; the master closes its own copies of
  * the listening sockets at once, so that once the workers stop accepting,
  * new clients are refused instead of queueing for nobody; every worker
  * gets stop_signal, SIGKILL after stop_timeout. A second stop kills now.
@@ -293,7 +293,6 @@ cluster_run(struct config *c, int start_fd)
 	memset(&cl, 0, sizeof cl);
 	cl.cfg = c;
 	cl.master_pid = getpid();
-	cl.start_fd = start_fd;
 	cl.generation = cl.last_generation = 1;
 	cl.steer_disabled = getenv("CLUSTERD_NO_STEER") != NULL;
 	signal(SIGPIPE, SIG_IGN);

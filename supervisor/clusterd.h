@@ -21,7 +21,7 @@
 
 #define CLUSTERD_VERSION "0.1.0"
 
-/* Exit codes, SPEC section 7. */
+/* Exit codes of the commands (clusterd.8 EXIT STATUS). */
 #define EXIT_OK		0
 #define EXIT_FAILED	1	/* not ready, reload failed, not running */
 #define EXIT_USAGE	2
@@ -315,7 +315,6 @@ struct cluster {
 
 
 	bool			 steer_disabled;	/* CLUSTERD_NO_STEER */
-	int			 start_fd;	/* pipe to `start`, -1 */
 	int			 exit_code;
 	int			 nkilled;	/* SIGKILLed at stop */
 	ev_tstamp		 stop_started;

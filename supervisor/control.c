@@ -79,7 +79,7 @@ static void	 client_send(struct control_client *, int, struct buf *);
 
 /*
  * Mode 0600 without a window: the umask is 0177 around bind(), so the file
- * is created 0600 (fchmod() does nothing on a socket, traps.md); the 0700
+ * is created 0600 (fchmod() does nothing on a socket file); the 0700
  * directory guards it too. A socket file nobody accepts on is left by a
  * master that died: replace it. One that answers belongs to a master of
  * another cluster configured with the same path: refuse.
@@ -128,8 +128,9 @@ control_listen(const char *path, void (*stop)(const char *),
 	umask(old);
 	if ((ctl.path = strdup(path)) == NULL)
 		goto fail_unlink;
-	/* Belt and braces: a umask cannot make it wider, but be explicit. */
-	if (chmod(path, 0600) == -1 || listen(fd, 64) == -1)
+	/* No chmod by path afterwards: the umask made it 0600, and a path
+	 * can be swapped for a symlink. */
+	if (listen(fd, 64) == -1)
 		goto fail_unlink;
 	ctl.fd = fd;
 	ev_io_init(&ctl.accept_w, accept_cb, fd, EV_READ);

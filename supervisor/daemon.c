@@ -23,6 +23,7 @@
 
 static int	 pid_fd = -1;
 static char	*pid_path;
+static int	 start_fd = -1;	/* the daemon's pipe to `start` */
 
 /* The pid in a pidfile another master holds; 0 if unknown. Right after a
  * master created the file it may still be empty: look again, briefly. */
@@ -130,7 +131,7 @@ daemon_remove_pidfile(void)
 /* The log file of a daemon.                                            */
 
 /* `log` from FILE, else /var/log/clusterd/NAME.log as root, else the
- * runtime directory (SPEC 3). */
+ * runtime directory. */
 static void
 log_path(const struct config *c, char *buf, size_t len)
 {
@@ -315,13 +316,13 @@ daemon_started(int code, const char *msg)
 	ssize_t n;
 	int r;
 
-	if (cl.start_fd == -1 || sent)
+	if (start_fd == -1 || sent)
 		return;
 	sent = true;
 	r = snprintf(buf, sizeof buf, "%d\n%s\n", code, msg);
 	len = r < 0 ? 0 : (size_t)r >= sizeof buf ? sizeof buf - 1 : (size_t)r;
 	while (off < len) {
-		n = write(cl.start_fd, buf + off, len - off);
+		n = write(start_fd, buf + off, len - off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -329,8 +330,8 @@ daemon_started(int code, const char *msg)
 		off += (size_t)n;
 	}
 	if (code == EXIT_OK) {
-		close(cl.start_fd);
-		cl.start_fd = -1;
+		close(start_fd);
+		start_fd = -1;
 	}
 }
 
@@ -365,7 +366,7 @@ report(int fd, int code, const char *what)
  * other fd but the pipe to `start`.
  */
 static void __attribute__((noreturn))
-detach(struct config *c, int log_fd, int start_fd,
+detach(struct config *c, int log_fd, int pipe_fd,
     int (*run)(struct config *, int))
 {
 	sigset_t none;
@@ -373,11 +374,11 @@ detach(struct config *c, int log_fd, int start_fd,
 	int fd;
 
 	if (setsid() == -1) {
-		report(start_fd, EXIT_SYSTEM, "setsid");
+		report(pipe_fd, EXIT_SYSTEM, "setsid");
 		_exit(EXIT_SYSTEM);
 	}
 	if ((pid = fork()) == -1) {
-		report(start_fd, EXIT_SYSTEM, "fork");
+		report(pipe_fd, EXIT_SYSTEM, "fork");
 		_exit(EXIT_SYSTEM);
 	}
 	if (pid > 0) {
@@ -399,12 +400,85 @@ detach(struct config *c, int log_fd, int start_fd,
 	/* Whatever else the caller left open without FD_CLOEXEC (a CI
 	 * runner's pipe that it reads until EOF, a jobserver) is not ours:
 	 * keeping it would hold the caller up for the master's whole life. */
-	if (start_fd > STDERR_FILENO + 1)
-		close_range(STDERR_FILENO + 1, (unsigned)start_fd - 1, 0);
-	close_range((unsigned)start_fd + 1, ~0U, 0);
+	if (pipe_fd > STDERR_FILENO + 1)
+		close_range(STDERR_FILENO + 1, (unsigned)pipe_fd - 1, 0);
+	close_range((unsigned)pipe_fd + 1, ~0U, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	exit(run(c, start_fd));
+	start_fd = pipe_fd;	/* for daemon_started */
+	exit(run(c, pipe_fd));
+}
+
+/* The log the daemon writes (opened before the fork, so that a bad path
+ * is reported here): fd, or -1 with the message printed. */
+static int
+open_start_log(struct config *c, const char *name, char *path, size_t len)
+{
+	char dir[PATH_MAX], err[PATH_MAX + 128];
+	int fd;
+
+	log_path(c, path, len);
+	if (c->log == NULL) {
+		/* As root /var/log/clusterd, else the runtime directory: it
+		 * is checked before anything is written in it. */
+		snprintf(dir, sizeof dir, "%s", path);
+		*strrchr(dir, '/') = '\0';
+		if (mkdir_p(dir, geteuid() == 0 ? 0750 : 0700,
+		    geteuid() == 0 ? 0 : MKDIR_PRIVATE, err, sizeof err) < 0) {
+			fprintf(stderr, "clusterd: %s: log directory: %s\n",
+			    name, err);
+			return -1;
+		}
+		if ((c->log = strdup(path)) == NULL)
+			fatalx(EXIT_FAILED, "out of memory");
+		c->log_set = true;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY |
+	    O_NOFOLLOW | O_NONBLOCK, 0640);
+	if (fd == -1)
+		fprintf(stderr, "clusterd: %s: log %s: %s\n", name, path,
+		    strerror(errno));
+	return fd;
+}
+
+/* What the daemon reported on the pipe ("CODE\nTEXT"), printed; if it
+ * said nothing it died: the end of its log since log_at. */
+static int
+start_result(int rfd, const char *name, const char *path, off_t log_at)
+{
+	char buf[8192], *nl, *end;
+	size_t have = 0;
+	ssize_t n;
+	off_t from, size;
+	int fd, code;
+
+	for (;;) {
+		n = read(rfd, buf + have, sizeof buf - 1 - have);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0 || (have += (size_t)n) == sizeof buf - 1)
+			break;
+	}
+	close(rfd);
+	buf[have] = '\0';
+	if ((nl = strchr(buf, '\n')) != NULL) {
+		*nl = '\0';
+		code = (int)strtol(buf, &end, 10);
+		if (end != buf && *end == '\0') {
+			fputs(nl + 1, code == EXIT_OK ? stdout : stderr);
+			return code;
+		}
+	}
+	fprintf(stderr, "clusterd: %s: the master exited during start; the "
+	    "end of %s:\n", name, path);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		size = lseek(fd, 0, SEEK_END);
+		fflush(stderr);
+		from = tail_start(fd, log_at <= size ? log_at : 0, size, 20);
+		(void)copy_out(fd, &from, STDERR_FILENO);
+		close(fd);
+	}
+	return EXIT_FAILED;
 }
 
 /*
@@ -415,13 +489,10 @@ detach(struct config *c, int log_fd, int start_fd,
 int
 daemon_start(struct config *c, int (*run)(struct config *, int))
 {
-	char path[PATH_MAX], dir[PATH_MAX], name[NAME_MAX_LEN], buf[8192];
-	char err[PATH_MAX + 128], *nl, *end;
-	size_t have = 0;
-	ssize_t n;
-	off_t log_at, from;
+	char path[PATH_MAX], name[NAME_MAX_LEN];
+	off_t log_at;
 	pid_t pid, owner;
-	int fd, pfd[2], code;
+	int fd, pfd[2];
 
 	snprintf(name, sizeof name, "%s", c->name);
 	if (master_running(c->pidfile, &owner)) {
@@ -435,29 +506,7 @@ daemon_start(struct config *c, int (*run)(struct config *, int))
 		;
 	if (fd > STDERR_FILENO)
 		close(fd);
-
-	log_path(c, path, sizeof path);
-	if (c->log == NULL) {
-		/* As root /var/log/clusterd, else the runtime directory: it
-		 * is checked before anything is written in it. */
-		snprintf(dir, sizeof dir, "%s", path);
-		*strrchr(dir, '/') = '\0';
-		if (mkdir_p(dir, geteuid() == 0 ? 0750 : 0700,
-		    geteuid() == 0 ? 0 : MKDIR_PRIVATE, err, sizeof err) < 0) {
-			fprintf(stderr, "clusterd: %s: log directory: %s\n",
-			    name, err);
-			config_free(c);
-			return EXIT_SYSTEM;
-		}
-		if ((c->log = strdup(path)) == NULL)
-			fatalx(EXIT_FAILED, "out of memory");
-		c->log_set = true;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY |
-	    O_NOFOLLOW | O_NONBLOCK, 0640);
-	if (fd == -1) {
-		fprintf(stderr, "clusterd: %s: log %s: %s\n", name, path,
-		    strerror(errno));
+	if ((fd = open_start_log(c, name, path, sizeof path)) == -1) {
 		config_free(c);
 		return EXIT_SYSTEM;
 	}
@@ -478,36 +527,7 @@ daemon_start(struct config *c, int (*run)(struct config *, int))
 	config_free(c);
 	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
 		;
-
-	for (;;) {
-		n = read(pfd[0], buf + have, sizeof buf - 1 - have);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0 || (have += (size_t)n) == sizeof buf - 1)
-			break;
-	}
-	close(pfd[0]);
-	buf[have] = '\0';
-	if ((nl = strchr(buf, '\n')) != NULL) {
-		*nl = '\0';
-		code = (int)strtol(buf, &end, 10);
-		if (end != buf && *end == '\0') {
-			fputs(nl + 1, code == EXIT_OK ? stdout : stderr);
-			return code;
-		}
-	}
-
-	fprintf(stderr, "clusterd: %s: the master exited during start; the "
-	    "end of %s:\n", name, path);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
-		off_t size = lseek(fd, 0, SEEK_END);
-
-		fflush(stderr);
-		from = tail_start(fd, log_at <= size ? log_at : 0, size, 20);
-		(void)copy_out(fd, &from, STDERR_FILENO);
-		close(fd);
-	}
-	return EXIT_FAILED;
+	return start_result(pfd[0], name, path, log_at);
 }
 
 /* ------------------------------------------------------------------ */

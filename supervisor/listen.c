@@ -689,7 +689,7 @@ listen_unref(struct listener *l)
 	free(l);
 }
 
-/* Stop: the master's copies go at once (SPEC 6), the struct stays until
+/* Stop: the master's copies go at once, the struct stays until
  * the last worker that was given it is reaped. */
 void
 listen_shut(struct listener *l)

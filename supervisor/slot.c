@@ -156,14 +156,20 @@ stop_worker(struct worker *w, const char *why)
 }
 
 /* The slot's sockets after its worker is gone: re-listen or reopen what
- * the worker broke (it may have shut the socket down or closed it). */
+ * the worker broke (it may have shut the socket down or closed it). Flags
+ * are reset only when no other process (a worker still draining) holds
+ * them. */
 static void
 repair_sockets(struct slot *s)
 {
 	struct listener *l;
+	bool held = sl.procs->count(s->index) > 0;
 
 	for (l = cl.all; l != NULL; l = l->next)
-		listen_repair(l, s->index);
+		if (held)
+			listen_check(l, s->index);
+		else
+			listen_repair(l, s->index);
 }
 
 /* A worker of the slot exited: one that shut the socket down (or closed

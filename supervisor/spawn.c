@@ -262,39 +262,33 @@ child_fail(int code, const char *what, const char *arg, int errnum)
 	_exit(code);
 }
 
-/*
- * Child side of the fork: async-signal-safe calls only, then exec.
- * The order matters: groups, gid, uid (each fatal), then every capability
- * the master may have had (a non-root to non-root uid change keeps them),
- * then chdir with the worker's own rights, then PDEATHSIG, which the uid
- * change would have cleared.
- */
+/* Default dispositions first, then unblock: neither libev's handlers nor
+ * the everything-blocked mask of the fork reach the worker. */
 static void
-child_exec(const struct spawn_child *ch)
+child_signals(void)
 {
-	const struct spawn_req *req = ch->req;
-	const struct config *c = req->cfg;
-	struct __user_cap_header_struct hdr;
-	struct __user_cap_data_struct data[2];
 	struct sigaction sa;
-	struct rlimit rl;
 	sigset_t none;
-	char *p, num[16], **env = ch->env;
-	int i, fd, sig, n = ch->nsocks, devnull, *socks = ch->socks;
-	pid_t self = getpid();
+	int sig;
 
-	setpgid(0, 0);
-	/* Default dispositions first, then unblock: neither libev's handlers
-	 * nor the everything-blocked mask of the fork reach the worker. */
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
 	for (sig = 1; sig < NSIG; sig++)
 		sigaction(sig, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
 
-	/* stdout and stderr to the pipe first, so that every later failure
-	 * reaches the master's log. */
+/* stdout and stderr to the pipe first, so that every later failure reaches
+ * the master's log; stdin from /dev/null; the sockets to 3..3+n-1; nothing
+ * else of the master. */
+static void
+child_fds(const struct spawn_child *ch)
+{
+	struct rlimit rl;
+	char num[16];
+	int i, fd, n = ch->nsocks, devnull, *socks = ch->socks;
+
 	if ((fd = fcntl(ch->out_fd, F_DUPFD, 3 + n)) == -1 ||
 	    dup2(fd, STDOUT_FILENO) == -1 || dup2(fd, STDERR_FILENO) == -1) {
 		dprintf(ch->out_fd, "clusterd: worker: output pipe: %s\n",
@@ -304,9 +298,9 @@ child_exec(const struct spawn_child *ch)
 	if ((devnull = open("/dev/null", O_RDONLY)) == -1 ||
 	    dup2(devnull, STDIN_FILENO) == -1)
 		child_fail(WORKER_EXIT_SETUP, "open", "/dev/null", errno);
-	/* Sockets to 3..3+n-1. First move everything out of the way of the
-	 * target range, then dup2 down: dup2 clears FD_CLOEXEC on the copy.
-	 * A worker without one of the sockets it is promised is not run. */
+	/* First move everything out of the way of the target range, then
+	 * dup2 down: dup2 clears FD_CLOEXEC on the copy. A worker without
+	 * one of the sockets it is promised is not run. */
 	for (i = 0; i < n; i++) {
 		snprintf(num, sizeof num, "%d", 3 + i);
 		if (socks[i] < 0)
@@ -322,16 +316,20 @@ child_exec(const struct spawn_child *ch)
 			snprintf(num, sizeof num, "%d", 3 + i);
 			child_fail(WORKER_EXIT_SETUP, "dup2 to fd", num, errno);
 		}
-	/* Every other fd goes: nothing of the master leaks into a worker. */
 	if (close_range(3 + (unsigned)n, ~0U, 0) == -1 &&
 	    getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		for (fd = 3 + n; (rlim_t)fd < rl.rlim_cur; fd++)
 			close(fd);
-	/* The limits the master was started with, not its raised ones. */
-	setrlimit(RLIMIT_NOFILE, req->nofile);
+}
 
-	/* LISTEN_PID / WATCHDOG_PID placeholders get our pid. */
-	snprintf(num, sizeof num, "%ld", (long)self);
+/* LISTEN_PID / WATCHDOG_PID placeholders get the child's pid. */
+static void
+child_env_pids(char **env)
+{
+	char num[16], *p;
+	int i;
+
+	snprintf(num, sizeof num, "%ld", (long)getpid());
 	for (i = 0; env[i] != NULL; i++) {
 		if (strncmp(env[i], "LISTEN_PID=", 11) == 0)
 			p = env[i] + 11;
@@ -341,6 +339,16 @@ child_exec(const struct spawn_child *ch)
 			continue;
 		memcpy(p, num, strlen(num) + 1);
 	}
+}
+
+/* Groups, gid, uid (each fatal), then every capability the master may
+ * have had (a non-root to non-root uid change keeps them). */
+static void
+child_privileges(const struct spawn_child *ch)
+{
+	const struct config *c = ch->req->cfg;
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct data[2];
 
 	if (ch->set_ids) {
 		if (ch->set_groups &&
@@ -355,28 +363,47 @@ child_exec(const struct spawn_child *ch)
 			child_fail(WORKER_EXIT_SETUP, "setuid to", c->user,
 			    errno);
 	}
-	if (ch->drop_caps) {
-		/* Ambient first: it cannot outlive permitted anyway, but a
-		 * kernel without ambient sets (EINVAL) has none to clear. */
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-		    == -1 && errno != EINVAL)
-			child_fail(WORKER_EXIT_SETUP, "clear ambient "
-			    "capabilities of", c->user, errno);
-		memset(&hdr, 0, sizeof hdr);
-		memset(data, 0, sizeof data);
-		hdr.version = _LINUX_CAPABILITY_VERSION_3;
-		if (syscall(SYS_capset, &hdr, data) == -1)
-			child_fail(WORKER_EXIT_SETUP, "drop capabilities of",
-			    c->user, errno);
-	}
+	if (!ch->drop_caps)
+		return;
+	/* Ambient first: it cannot outlive permitted anyway, but a kernel
+	 * without ambient sets (EINVAL) has none to clear. */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == -1 &&
+	    errno != EINVAL)
+		child_fail(WORKER_EXIT_SETUP, "clear ambient capabilities of",
+		    c->user, errno);
+	memset(&hdr, 0, sizeof hdr);
+	memset(data, 0, sizeof data);
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capset, &hdr, data) == -1)
+		child_fail(WORKER_EXIT_SETUP, "drop capabilities of", c->user,
+		    errno);
+}
+
+/*
+ * Child side of the fork: async-signal-safe calls only, then exec.
+ * The order matters: the privileges, then chdir with the worker's own
+ * rights, then PDEATHSIG, which the uid change would have cleared.
+ */
+static void
+child_exec(const struct spawn_child *ch)
+{
+	const struct config *c = ch->req->cfg;
+
+	setpgid(0, 0);
+	child_signals();
+	child_fds(ch);
+	/* The limits the master was started with, not its raised ones. */
+	setrlimit(RLIMIT_NOFILE, ch->req->nofile);
+	child_env_pids(ch->env);
+	child_privileges(ch);
 	if (c->directory != NULL && chdir(c->directory) == -1)
 		child_fail(WORKER_EXIT_SETUP, "chdir", c->directory, errno);
-	/* After the uid change, which would clear it; then make sure the
-	 * master did not die before it was set (the signal would be lost). */
+	/* Then make sure the master did not die before PDEATHSIG was set
+	 * (the signal would be lost). */
 	prctl(PR_SET_PDEATHSIG, c->stop_signal);
 	if (getppid() != ch->master)
 		_exit(WORKER_EXIT_ORPHAN);
-	execvpe(c->argv[0], c->argv, env);
+	execvpe(c->argv[0], c->argv, ch->env);
 	child_fail(WORKER_EXIT_EXEC, "exec", c->argv[0], errno);
 }
 
