@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -371,11 +370,13 @@ fail:
 }
 
 /*
- * Get rid of an fd a sender passed, without blocking. A pipe (the
- * BARRIER=1 answer systemd-notify waits for) is closed at once: that
- * cannot block. A socket first loses its linger time, so its last close
- * resets instead of waiting. Everything but a pipe goes to the closer
- * thread. If the thread cannot take it (stuck on a close that never
+ * Get rid of an fd a sender passed, without blocking. Even fstat() could
+ * wait (on a FUSE server), so the type is told by calls no file system
+ * sees: SO_LINGER succeeds on sockets only, F_GETPIPE_SZ on pipes only.
+ * A pipe (the BARRIER=1 answer systemd-notify waits for) is closed at
+ * once: that cannot block. A socket first loses its linger time, so its
+ * last close resets instead of waiting. Everything but a pipe goes to the
+ * closer thread. If the thread cannot take it (stuck on a close that never
  * returns, its queue full), the socket we read from stops accepting fds
  * (SO_PASSRIGHTS, Linux 6.16: senders get EPERM, only BARRIER=1 loses),
  * a socket in hand is closed here (without linger that does not wait) and
@@ -385,20 +386,15 @@ static void
 drop_fd(int sock_fd, int fd, pid_t from)
 {
 	static const struct linger nolinger = { .l_onoff = 1, .l_linger = 0 };
-	struct stat st;
-	bool sock = false;
+	bool sock;
 	int zero = 0;
 
-	if (fstat(fd, &st) == 0) {
-		if (S_ISFIFO(st.st_mode)) {
-			close(fd);
-			return;
-		}
-		sock = S_ISSOCK(st.st_mode);
+	sock = setsockopt(fd, SOL_SOCKET, SO_LINGER, &nolinger,
+	    sizeof nolinger) == 0 || errno != ENOTSOCK;
+	if (!sock && fcntl(fd, F_GETPIPE_SZ) >= 0) {
+		close(fd);
+		return;
 	}
-	if (sock)
-		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &nolinger,
-		    sizeof nolinger);
 	if (ntf.closer == -1 && !ntf.closer_failed && closer_start() < 0)
 		ntf.closer_failed = true;
 	if (ntf.closer != -1 &&
