@@ -477,7 +477,8 @@ const char *notify_socket_name(void);	/* NOTIFY_SOCKET: filled by open */
 /* The pure and the socket-reading halves of the inbound side, exported for
  * tests/unit/test_notify.c and tests/fuzz/fuzz_{notify,proc}.c. */
 int	 notify_parse(const char *buf, size_t len, struct notify_msg *ret);
-int	 notify_parse_stat(const char *buf, size_t len, pid_t *ret_ppid);
+int	 notify_parse_stat(const char *buf, size_t len, pid_t *ret_ppid,
+	    unsigned long long *ret_start);
 int	 notify_receive(int fd);
 void	 notify_systemd(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));

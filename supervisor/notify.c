@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +29,10 @@
 #define NOTIFY_MAX_FDS	253	/* the kernel's SCM_MAX_FD */
 #define NOTIFY_DEPTH	32	/* ancestors looked at to credit a sender */
 #define NOTIFY_WARN_EVERY 10.	/* seconds between two warnings of a kind */
+
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS	83	/* Linux 6.16; older kernels say ENOPROTOOPT */
+#endif
 
 /* What gets a message ignored; each kind is rate-limited on its own, so a
  * stranger's junk cannot hide a worker's real problem. */
@@ -49,8 +53,11 @@ static struct {
 	ev_timer	 sd_watchdog;	/* the master's own pings to systemd */
 	int		 closer;	/* the closer thread's queue, -1 */
 	bool		 closer_failed;
+	bool		 rights_off;	/* SO_PASSRIGHTS turned off */
 	uid_t		 euid;		/* the master's */
 	bool		 euid_known;
+	unsigned long long master_start;	/* its start time, 0: unknown */
+	bool		 master_start_known;
 	struct {
 		ev_tstamp	 next;	/* no warning of this kind before */
 		unsigned long	 quiet;	/* ignored since the last warning */
@@ -170,17 +177,21 @@ notify_parse(const char *buf, size_t len, struct notify_msg *ret)
 }
 
 /*
- * The parent pid from the whole text of /proc/PID/stat: "pid (comm) state
- * ppid ...". comm is printed raw and may hold spaces, ')' and newlines (a
- * process names itself), but nothing after it can hold a ')', so the
- * field that follows the last ')' of the whole file is the state. Text cut
- * short, or anything but "state ppid " there: -EINVAL.
+ * The parent pid and the start time (clock ticks after boot) from the whole
+ * text of /proc/PID/stat: "pid (comm) state ppid pgrp ... starttime ...",
+ * fields 4 and 22. comm is printed raw and may hold spaces, ')' and
+ * newlines (a process names itself), but nothing after it can hold a ')',
+ * so the field that follows the last ')' of the whole file is the state;
+ * then come numbers, one space after each. Text cut short, or anything
+ * else there: -EINVAL.
  */
 int
-notify_parse_stat(const char *buf, size_t len, pid_t *ret_ppid)
+notify_parse_stat(const char *buf, size_t len, pid_t *ret_ppid,
+    unsigned long long *ret_start)
 {
 	const char *p, *end = buf + len;
-	long long v = 0;
+	unsigned long long v, ppid = 0;
+	int field;
 
 	if ((p = memrchr(buf, ')', len)) == NULL)
 		return -EINVAL;
@@ -188,26 +199,37 @@ notify_parse_stat(const char *buf, size_t len, pid_t *ret_ppid)
 	if (end - p < 4 || p[0] != ' ' || p[1] == ' ' || p[2] != ' ')
 		return -EINVAL;
 	p += 3;
-	if (p == end || *p < '0' || *p > '9')
-		return -EINVAL;
-	for (; p < end && *p >= '0' && *p <= '9'; p++) {
-		v = v * 10 + (*p - '0');
-		if (v > INT32_MAX)
+	for (field = 4; field <= 22; field++) {
+		/* tpgid, priority, nice... may be negative; not these two. */
+		if (field != 4 && field != 22 && p < end && *p == '-')
+			p++;
+		if (p == end || *p < '0' || *p > '9')
+			return -EINVAL;
+		for (v = 0; p < end && *p >= '0' && *p <= '9'; p++) {
+			unsigned d = (unsigned)(*p - '0');
+
+			if (v > ULLONG_MAX / 10 ||
+			    (v == ULLONG_MAX / 10 && d > ULLONG_MAX % 10))
+				return -EINVAL;
+			v = v * 10 + d;
+		}
+		if (p == end || *p != ' ')
+			return -EINVAL;
+		p++;
+		if (field == 4 && (ppid = v) > INT32_MAX)
 			return -EINVAL;
 	}
-	if (p == end || *p != ' ')
-		return -EINVAL;
-	*ret_ppid = (pid_t)v;
+	*ret_ppid = (pid_t)ppid;
+	*ret_start = v;
 	return 0;
 }
 
-/* The parent of pid, or -errno. */
-static pid_t
-parent_of(pid_t pid)
+/* The parent and start time of pid, from /proc: 0 or -errno. */
+static int
+proc_stat(pid_t pid, pid_t *ret_ppid, unsigned long long *ret_start)
 {
 	char path[64], buf[4096];
 	ssize_t n;
-	pid_t ppid;
 	int fd, r;
 
 	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
@@ -221,9 +243,7 @@ parent_of(pid_t pid)
 	/* A full buffer may be cut short: never the case for a real stat. */
 	if (n == (ssize_t)sizeof buf)
 		return -EOVERFLOW;
-	if ((r = notify_parse_stat(buf, (size_t)n, &ppid)) < 0)
-		return r;
-	return ppid;
+	return notify_parse_stat(buf, (size_t)n, ret_ppid, ret_start);
 }
 
 /* The uid workers run as: a sender of any other uid but root is not one of
@@ -239,18 +259,33 @@ uid_may_be_worker(uid_t uid)
 	    cl.cfg->uid : ntf.euid);
 }
 
-/* The worker whose process tree holds pid: itself or an ancestor. */
+/*
+ * The worker whose process tree holds pid: itself or an ancestor. Every
+ * process below a worker started after the master did, so the walk stops
+ * at the first older one (a shell that ran the sender, say) instead of
+ * climbing to init, and after NOTIFY_DEPTH generations in any case.
+ */
 static struct worker *
 credit(pid_t pid)
 {
 	struct worker *w;
+	unsigned long long start;
+	pid_t ppid;
 	int depth;
 
+	if (!ntf.master_start_known && cl.master_pid > 0) {
+		if (proc_stat(cl.master_pid, &ppid, &ntf.master_start) < 0)
+			ntf.master_start = 0;
+		ntf.master_start_known = true;
+	}
 	for (depth = 0; depth < NOTIFY_DEPTH && pid > 1 &&
 	    pid != cl.master_pid; depth++) {
 		if ((w = worker_find_pid(pid)) != NULL)
 			return w;
-		pid = parent_of(pid);
+		if (proc_stat(pid, &ppid, &start) < 0 ||
+		    start < ntf.master_start)
+			return NULL;
+		pid = ppid;
 	}
 	return NULL;
 }
@@ -312,6 +347,9 @@ closer_start(void)
 		r = -errno;
 		goto fail;
 	}
+	/* Room for 262144 fds (an unprivileged pipe's largest): full only
+	 * when the thread is stuck, not when it is merely not scheduled. */
+	(void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
 	/* Signals are the loop's: the thread takes none. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -332,42 +370,48 @@ fail:
 }
 
 /*
- * Get rid of an fd a sender passed, without blocking. A pipe (the
- * BARRIER=1 answer systemd-notify waits for) is closed at once: that
- * cannot block. A socket first loses its linger time, so its last close
- * resets instead of waiting. Everything but a pipe goes to the closer
- * thread; if the thread cannot take it, a socket is closed here (without
- * linger that does not wait) and anything else stays open: a leaked fd
- * costs less than a frozen master.
+ * Get rid of an fd a sender passed, without blocking. Even fstat() could
+ * wait (on a FUSE server), so the type is told by calls no file system
+ * sees: SO_LINGER succeeds on sockets only, F_GETPIPE_SZ on pipes only.
+ * A pipe (the BARRIER=1 answer systemd-notify waits for) is closed at
+ * once: that cannot block. A socket first loses its linger time, so its
+ * last close resets instead of waiting. Everything but a pipe goes to the
+ * closer thread. If the thread cannot take it (stuck on a close that never
+ * returns, its queue full), the socket we read from stops accepting fds
+ * (SO_PASSRIGHTS, Linux 6.16: senders get EPERM, only BARRIER=1 loses),
+ * a socket in hand is closed here (without linger that does not wait) and
+ * anything else stays open: a leaked fd costs less than a frozen master.
  */
 static void
-drop_fd(int fd, pid_t from)
+drop_fd(int sock_fd, int fd, pid_t from)
 {
 	static const struct linger nolinger = { .l_onoff = 1, .l_linger = 0 };
-	struct stat st;
-	bool sock = false;
+	bool sock;
+	int zero = 0;
 
-	if (fstat(fd, &st) == 0) {
-		if (S_ISFIFO(st.st_mode)) {
-			close(fd);
-			return;
-		}
-		sock = S_ISSOCK(st.st_mode);
+	sock = setsockopt(fd, SOL_SOCKET, SO_LINGER, &nolinger,
+	    sizeof nolinger) == 0 || errno != ENOTSOCK;
+	if (!sock && fcntl(fd, F_GETPIPE_SZ) >= 0) {
+		close(fd);
+		return;
 	}
-	if (sock)
-		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &nolinger,
-		    sizeof nolinger);
 	if (ntf.closer == -1 && !ntf.closer_failed && closer_start() < 0)
 		ntf.closer_failed = true;
 	if (ntf.closer != -1 &&
 	    write(ntf.closer, &fd, sizeof fd) == (ssize_t)sizeof fd)
 		return;
+	if (!ntf.rights_off && setsockopt(sock_fd, SOL_SOCKET, SO_PASSRIGHTS,
+	    &zero, sizeof zero) == 0) {
+		ntf.rights_off = true;
+		log_warn("notify: the closer thread is stuck: passed fds are "
+		    "refused from now on");
+	}
 	if (sock) {
 		close(fd);
 		return;
 	}
 	notify_warn(ND_FD_KEPT, "keeping fd %d passed by pid %ld open: the "
-	    "closer thread is busy", fd, (long)from);
+	    "closer thread is stuck", fd, (long)from);
 }
 
 static void
@@ -466,7 +510,7 @@ notify_receive(int fd)
 				int one;
 
 				memcpy(&one, fds + k, sizeof one);
-				drop_fd(one, cred ? cred->pid : 0);
+				drop_fd(fd, one, cred ? cred->pid : 0);
 			}
 		}
 		if ((size_t)n > sizeof buf || (msg.msg_flags & MSG_TRUNC)) {

@@ -1,8 +1,9 @@
 /*
  * test_notify.c - notify.c's pure parsers: notify_parse() (one sd_notify
- * datagram) and notify_parse_stat() (the parent pid from /proc/PID/stat),
- * the latter also on this process's own stat file after it named itself
- * like a forger ("x) S 1\n"), checked against PPid: of /proc/self/status.
+ * datagram) and notify_parse_stat() (parent pid and start time from
+ * /proc/PID/stat), the latter also on this process's own stat file after
+ * it named itself like a forger ("x) S 1\n"), checked against PPid: of
+ * /proc/self/status and against its parent's start time.
  *
  * usage: test_notify
  */
@@ -81,44 +82,66 @@ test_parse(void)
 	CHECK(((unsigned char *)&m)[0] == 0x5a, "ret written on failure");
 }
 
+/* The fields of a real stat line after comm, with ppid and starttime. */
+#define REST(ppid, start)	" S " ppid " 1234 1234 0 -1 4194560 100 0 0 0 " \
+	"1 2 0 0 20 0 1 0 " start " 4096 100 18446744073709551615\n"
+
 static int
-stat_ppid(const char *s, pid_t *ppid)
+stat_ppid(const char *s, pid_t *ppid, unsigned long long *start)
 {
-	return notify_parse_stat(s, strlen(s), ppid);
+	return notify_parse_stat(s, strlen(s), ppid, start);
 }
 
 static void
 test_stat(void)
 {
-	pid_t p;
+	unsigned long long st = 0;
+	pid_t p = -1;
 	int r;
 
-	p = -1;
-	r = stat_ppid("1234 (sleep) S 99 1234 1234 0 -1 4194560 100 0\n", &p);
-	CHECK(r == 0 && p == 99, "plain: %d %ld", r, (long)p);
+	r = stat_ppid("1234 (sleep)" REST("99", "4567"), &p, &st);
+	CHECK(r == 0 && p == 99 && st == 4567, "plain: %d %ld %llu", r,
+	    (long)p, st);
 	/* The forger's line: fgets() would stop at the newline, the last
 	 * ')' of that first line would give 99. */
-	r = stat_ppid("1234 (x) S 99\n) S 4321 1234 1234 0 -1\n", &p);
-	CHECK(r == 0 && p == 4321, "comm with ') S 99\\n': %ld", (long)p);
-	r = stat_ppid("1234 (a) b) (c) R 77 1 2\n", &p);
+	r = stat_ppid("1234 (x) S 99\n)" REST("4321", "7"), &p, &st);
+	CHECK(r == 0 && p == 4321 && st == 7, "comm with ') S 99\\n': %ld",
+	    (long)p);
+	r = stat_ppid("1234 (a) b) (c)" REST("77", "1"), &p, &st);
 	CHECK(r == 0 && p == 77, "parens in comm: %ld", (long)p);
-	r = stat_ppid("2 (kthreadd) S 0 0 0 0 -1\n", &p);
-	CHECK(r == 0 && p == 0, "ppid 0: %ld", (long)p);
-	r = stat_ppid("1 (x) S 2147483647 \n", &p);
-	CHECK(r == 0 && p == 2147483647, "largest pid");
+	r = stat_ppid("2 (kthreadd)" REST("0", "0"), &p, &st);
+	CHECK(r == 0 && p == 0 && st == 0, "ppid 0: %ld", (long)p);
+	r = stat_ppid("1 (x)" REST("2147483647", "18446744073709551615"), &p,
+	    &st);
+	CHECK(r == 0 && p == 2147483647 && st == 18446744073709551615ULL,
+	    "largest values");
+	r = stat_ppid("1 (x) S 5 -1 -2 -3 -4 -5 -6 -7 -8 -9 -10 -11 -12 -13 "
+	    "-14 -15 -16 -17 99 \n", &p, &st);
+	CHECK(r == 0 && p == 5 && st == 99, "negative fields between");
 
 	p = -7;
-	CHECK(stat_ppid("", &p) == -EINVAL, "empty");
-	CHECK(stat_ppid("1234 (x", &p) == -EINVAL, "no ')'");
-	CHECK(stat_ppid("1234 (x) S", &p) == -EINVAL, "cut after the state");
-	CHECK(stat_ppid("1234 (x) S 12", &p) == -EINVAL, "cut in the ppid");
-	CHECK(stat_ppid("1234 (x) S -1 0", &p) == -EINVAL, "negative");
-	CHECK(stat_ppid("1234 (x) S 2147483648 0", &p) == -EINVAL,
-	    "ppid past INT32_MAX");
-	CHECK(stat_ppid("1234 (x) SS 12 0", &p) == -EINVAL, "two-char state");
-	CHECK(stat_ppid("1234 (x)  S 12 0", &p) == -EINVAL, "double space");
-	CHECK(stat_ppid("1234 (x) S 12x 0", &p) == -EINVAL, "junk in ppid");
-	CHECK(p == -7, "ret written on failure: %ld", (long)p);
+	st = 7;
+	CHECK(stat_ppid("", &p, &st) == -EINVAL, "empty");
+	CHECK(stat_ppid("1234 (x", &p, &st) == -EINVAL, "no ')'");
+	CHECK(stat_ppid("1234 (x) S", &p, &st) == -EINVAL, "cut after state");
+	CHECK(stat_ppid("1234 (x) S 12", &p, &st) == -EINVAL, "cut in ppid");
+	CHECK(stat_ppid("1234 (x) S 12 1 2 3", &p, &st) == -EINVAL,
+	    "cut before starttime");
+	CHECK(stat_ppid("1234 (x)" REST("-1", "5"), &p, &st) == -EINVAL,
+	    "negative ppid");
+	CHECK(stat_ppid("1234 (x)" REST("5", "-5"), &p, &st) == -EINVAL,
+	    "negative starttime");
+	CHECK(stat_ppid("1234 (x)" REST("2147483648", "5"), &p, &st) ==
+	    -EINVAL, "ppid past INT32_MAX");
+	CHECK(stat_ppid("1234 (x)" REST("5", "18446744073709551616"), &p,
+	    &st) == -EINVAL, "starttime past 64 bits");
+	CHECK(stat_ppid("1234 (x) SS 12 0", &p, &st) == -EINVAL,
+	    "two-char state");
+	CHECK(stat_ppid("1234 (x)  S 12 0", &p, &st) == -EINVAL,
+	    "double space");
+	CHECK(stat_ppid("1234 (x)" REST("12x", "5"), &p, &st) == -EINVAL,
+	    "junk in ppid");
+	CHECK(p == -7 && st == 7, "ret written on failure: %ld", (long)p);
 }
 
 /* PPid: of /proc/self/status, where the kernel escapes comm. */
@@ -142,8 +165,9 @@ static void
 test_self(void)
 {
 	char buf[4096], comm[16];
+	unsigned long long st = 0, pst = 0;
 	ssize_t n;
-	pid_t p = -1;
+	pid_t p = -1, pp;
 	int fd;
 
 	/* What a forger does: name itself so that the stat line seems to
@@ -158,13 +182,22 @@ test_self(void)
 	close(fd);
 	CHECK(n > 0 && memchr(buf, '\n', (size_t)n) != buf + n - 1,
 	    "the forged comm puts a newline inside the stat line");
-	CHECK(n > 0 && notify_parse_stat(buf, (size_t)n, &p) == 0,
+	CHECK(n > 0 && notify_parse_stat(buf, (size_t)n, &p, &st) == 0,
 	    "parse own stat");
 	CHECK(p == getppid(), "own ppid %ld, want %ld", (long)p,
 	    (long)getppid());
 	CHECK(p == status_ppid(), "stat %ld vs status %ld", (long)p,
 	    (long)status_ppid());
 	prctl(PR_SET_NAME, "test_notify", 0, 0, 0);
+
+	/* The parent started no later than we did. */
+	snprintf(buf, sizeof buf, "/proc/%ld/stat", (long)getppid());
+	fd = open(buf, O_RDONLY | O_CLOEXEC);
+	n = fd == -1 ? -1 : read(fd, buf, sizeof buf);
+	if (fd != -1)
+		close(fd);
+	CHECK(n > 0 && notify_parse_stat(buf, (size_t)n, &pp, &pst) == 0 &&
+	    pst <= st && st > 0, "parent's start %llu, ours %llu", pst, st);
 }
 
 int
