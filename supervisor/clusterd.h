@@ -392,6 +392,7 @@ void	 worker_ready(struct worker *);	/* READY=1 */
 void	 worker_watchdog_ping(struct worker *);	/* WATCHDOG=1 */
 struct worker *worker_find_pid(pid_t);
 struct worker *worker_list(void);	/* every live process, ->next */
+void	 worker_adopt(struct worker *);	/* a worker made by the caller */
 void	 worker_kill_all(void);
 int	 worker_nkilled(void);		/* SIGKILLed since the start */
 void	 worker_format_exit(int status, char *buf, size_t len);

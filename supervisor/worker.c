@@ -76,6 +76,15 @@ worker_count(int slot)
 	return n;
 }
 
+/* Put a worker the caller made on the list (tests/fuzz/fuzz_notify.c: the
+ * receive path against a worker without a process). */
+void
+worker_adopt(struct worker *w)
+{
+	w->next = wk.all;
+	wk.all = w;
+}
+
 struct worker *
 worker_list(void)
 {

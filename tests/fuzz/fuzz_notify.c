@@ -33,6 +33,14 @@ static int		 rx = -1, tx = -1;
 static struct worker	*fw;
 static struct config	 fcfg;
 
+/* A credited READY=1 of a ready worker reports nothing; nothing else
+ * may be reported either. */
+static void
+no_report(struct worker *w, enum slot_event ev, const char *detail)
+{
+	abort();
+}
+
 static void
 setup(void)
 {
@@ -42,14 +50,12 @@ setup(void)
 	fcfg.name = (char *)"fuzz";
 	cl.cfg = &fcfg;			/* no `user`: workers are our euid */
 	cl.master_pid = 0;
-	if ((cl.slots = calloc(1, sizeof *cl.slots)) == NULL ||
-	    (cl.slots[0] = calloc(1, sizeof *cl.slots[0])) == NULL ||
-	    (fw = calloc(1, sizeof *fw)) == NULL)
+	if ((fw = calloc(1, sizeof *fw)) == NULL)
 		abort();
-	cl.nslots = 1;
+	worker_init(cl.loop, no_report, "@fuzz");
 	/* Ready already: worker_ready() is a no-op, nothing else runs. */
-	fw->state = WORKER_READY;
-	cl.workers = fw;
+	fw->ready_at = 1.;
+	worker_adopt(fw);
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
 	    sv) == -1 ||
 	    setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) == -1)
