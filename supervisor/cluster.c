@@ -15,6 +15,8 @@
 
 #include "clusterd.h"
 
+static void	 cluster_stop(const char *why);
+
 struct cluster	cl;
 
 static void	 slot_ready(struct slot *);
@@ -98,7 +100,7 @@ stopped(void)
  * new clients are refused instead of queueing for nobody; every worker
  * gets stop_signal, SIGKILL after stop_timeout. A second stop kills now.
  */
-void
+static void
 cluster_stop(const char *why)
 {
 	struct listener *l;

@@ -326,8 +326,6 @@ extern struct cluster	cl;
 /* ------------------------------------------------------------------ */
 /* listen.c: bind, SO_REUSEPORT groups, sockets inherited from systemd. */
 int	 listen_test_bind(const struct config_listen *, char *err, size_t);
-int	 listen_open(struct listener *, const struct config_listen *,
-	    int nslots, char *err, size_t errlen);
 /* A bound listener on cl.all (test-bind first), or NULL with err. */
 struct listener *listen_new(const struct config_listen *, int nslots,
 	    char *err, size_t errlen);
@@ -348,7 +346,6 @@ void	 listen_close_slot(struct listener *, int slot);
 int	 listen_queued(const struct listener *, int slot);
 int	 listen_requeue(struct listener *, int slot);
 int	 listen_migrate_req(void);
-void	 listen_close(struct listener *);
 int	 listen_slot_fd(const struct listener *, int slot);	/* -1: none */
 /* One SO_REUSEPORT socket per slot (the rule listen.c and steer.c share). */
 static inline bool
@@ -395,7 +392,6 @@ struct worker *worker_list(void);	/* every live process, ->next */
 void	 worker_adopt(struct worker *);	/* a worker made by the caller */
 void	 worker_kill_all(void);
 int	 worker_nkilled(void);		/* SIGKILLed since the start */
-void	 worker_format_exit(int status, char *buf, size_t len);
 uint64_t worker_rss(pid_t);
 
 /* slot.c: the supervision table; the only writer of a slot's state. */
@@ -436,7 +432,6 @@ int	 slot_wanted(void);
 int	 slot_ready_count(void);
 void	 slot_status_line(char *buf, size_t len, unsigned generation);
 bool	 slot_receiving(const struct slot *);
-void	 slot_steer_refresh(void);
 const char *slot_state_name(enum slot_state);
 const char *slot_event_name(enum slot_event);
 bool	 slot_table_has(enum slot_state, enum slot_event);
@@ -517,8 +512,6 @@ struct control_client;
 int	 control_listen(const char *path, void (*stop)(const char *why),
 	    char *err, size_t errlen);
 void	 control_close(void);
-/* Answer a waiting client and close it: code is the CLI's exit code. */
-void	 control_reply(struct control_client *, int code, const char *text);
 void	 control_stopped(void);		/* master about to exit */
 /* The request decoder, no I/O (exported for tests/fuzz/fuzz_control.c).
  * cmd indexes the command table. */
@@ -600,7 +593,6 @@ int	 mkdir_p(const char *dir, mode_t mode, int flags, char *err,
 	    size_t errlen);
 
 /* cluster.c: the master's own life: set up, signals, start, stop. */
-void	 cluster_stop(const char *why);
 int	 cluster_run(struct config *, int start_fd);
 
 #endif

@@ -32,6 +32,8 @@
 
 #include "clusterd.h"
 
+static void	 control_reply(struct control_client *, int code, const char *text);
+
 enum client_state {
 	CLIENT_READING = 0,	/* waiting for the request line */
 	CLIENT_WAITING,		/* reload or stop: the answer comes later */
@@ -349,7 +351,7 @@ reload_reply(void *c, int code, const char *text)
 	control_reply(c, code, text);
 }
 
-void
+static void
 control_reply(struct control_client *c, int code, const char *text)
 {
 	if (c == NULL || c->state == CLIENT_WRITING)

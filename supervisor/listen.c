@@ -24,6 +24,11 @@
 
 #include "clusterd.h"
 
+static void	 listen_close(struct listener *);
+
+static int	 listen_open(struct listener *, const struct config_listen *,
+	    int nslots, char *err, size_t errlen);
+
 /* Linux 6.6; Debian 12's headers predate it. */
 #if !defined(SYS_fchmodat2) && (defined(__x86_64__) || defined(__aarch64__))
 #define SYS_fchmodat2	452
@@ -363,7 +368,7 @@ copy_cfg(struct config_listen *dst, const struct config_listen *src)
 }
 
 /* Bind a listener: nslots sockets in per-worker mode, else one. */
-int
+static int
 listen_open(struct listener *l, const struct config_listen *c, int nslots,
     char *err, size_t errlen)
 {
@@ -527,7 +532,7 @@ listen_repair(struct listener *l, int slot)
 	return listen_check(l, slot);
 }
 
-void
+static void
 listen_close(struct listener *l)
 {
 	int i;

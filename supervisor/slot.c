@@ -12,6 +12,8 @@
 
 #include "clusterd.h"
 
+static void	 slot_steer_refresh(void);
+
 /* A worker that stayed ready this long was not crash-looping: its slot's
  * backoff starts again from restart_delay (like PM2's min_uptime). */
 #define BACKOFF_STABLE_AFTER	1.0
@@ -995,7 +997,7 @@ slot_ready_count(void)
 	return n;
 }
 
-void
+static void
 slot_steer_refresh(void)
 {
 	bool ready[WORKERS_MAX];

@@ -17,6 +17,8 @@
 
 #include "clusterd.h"
 
+static void	 worker_format_exit(int status, char *buf, size_t len);
+
 /* After SIGKILL, how long to wait for the reap before giving up on a
  * process that cannot be signalled (it left its group, or is not ours). */
 #define KILL_WAIT		5.0
@@ -99,7 +101,7 @@ worker_nkilled(void)
 
 /* The one exit-status formatter: "exit code 3", "signal 9 (KILL)",
  * "signal 6 (ABRT), core dumped". */
-void
+static void
 worker_format_exit(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
