@@ -157,11 +157,7 @@ static key_setter set_name, set_user, set_group, set_gid, set_path, set_dir,
 		    set_address, set_int, set_enum, set_mode, set_command,
 		    set_env, set_duration, set_size, set_signal, set_workers;
 static bool	 same_str(const void *, const void *);
-static bool	 same_int(const void *, const void *);
-static bool	 same_gid(const void *, const void *);
 static bool	 same_strv(const void *, const void *);
-static bool	 same_double(const void *, const void *);
-static bool	 same_u64(const void *, const void *);
 static bool	 same_user(const struct config *, const struct config *);
 static bool	 same_group(const struct config *, const struct config *);
 static int	 check_sun_path(struct parse *, const struct key *,
@@ -177,25 +173,28 @@ static int	 config_defaults(struct parse *);
 static int	 config_validate(struct parse *);
 static int	 config_paths(struct parse *);
 
+/* A kind's setter, and how two stored values compare: by `same`, or,
+ * for plain scalars, byte for byte over `size`. */
 static const struct {
 	key_setter	*set;
 	bool		(*same)(const void *, const void *);
+	size_t		 size;
 } kinds[] = {
-	[KT_NAME]	= { set_name,	  same_str },
-	[KT_USER]	= { set_user,	  same_str },
-	[KT_GROUP]	= { set_group,	  same_str },
-	[KT_GID]	= { set_gid,	  same_gid },
-	[KT_PATH]	= { set_path,	  same_str },
-	[KT_DIR]	= { set_dir,	  same_str },
-	[KT_ADDRESS]	= { set_address,  same_str },
-	[KT_INT]	= { set_int,	  same_int },
-	[KT_ENUM]	= { set_enum,	  same_int },
-	[KT_MODE]	= { set_mode,	  same_int },
-	[KT_COMMAND]	= { set_command,  same_str },
-	[KT_ENV]	= { set_env,	  same_strv },
-	[KT_DURATION]	= { set_duration, same_double },
-	[KT_SIZE]	= { set_size,	  same_u64 },
-	[KT_SIGNAL]	= { set_signal,	  same_int },
+	[KT_NAME]	= { set_name,	  same_str,  0 },
+	[KT_USER]	= { set_user,	  same_str,  0 },
+	[KT_GROUP]	= { set_group,	  same_str,  0 },
+	[KT_GID]	= { set_gid,	  NULL,	     sizeof(gid_t) },
+	[KT_PATH]	= { set_path,	  same_str,  0 },
+	[KT_DIR]	= { set_dir,	  same_str,  0 },
+	[KT_ADDRESS]	= { set_address,  same_str,  0 },
+	[KT_INT]	= { set_int,	  NULL,	     sizeof(int) },
+	[KT_ENUM]	= { set_enum,	  NULL,	     sizeof(int) },
+	[KT_MODE]	= { set_mode,	  NULL,	     sizeof(int) },
+	[KT_COMMAND]	= { set_command,  same_str,  0 },
+	[KT_ENV]	= { set_env,	  same_strv, 0 },
+	[KT_DURATION]	= { set_duration, NULL,	     sizeof(double) },
+	[KT_SIZE]	= { set_size,	  NULL,	     sizeof(uint64_t) },
+	[KT_SIGNAL]	= { set_signal,	  NULL,	     sizeof(int) },
 };
 
 static const char *const sockets_words[] = { "per-worker", "shared", NULL };
@@ -1309,18 +1308,6 @@ same_str(const void *a, const void *b)
 }
 
 static bool
-same_int(const void *a, const void *b)
-{
-	return *(const int *)a == *(const int *)b;
-}
-
-static bool
-same_gid(const void *a, const void *b)
-{
-	return *(const gid_t *)a == *(const gid_t *)b;
-}
-
-static bool
 same_strv(const void *a, const void *b)
 {
 	char *const	*x = *(char **const *)a, *const *y = *(char **const *)b;
@@ -1329,18 +1316,6 @@ same_strv(const void *a, const void *b)
 		if (strcmp(*x, *y) != 0)
 			return false;
 	return (x == NULL || *x == NULL) && (y == NULL || *y == NULL);
-}
-
-static bool
-same_double(const void *a, const void *b)
-{
-	return *(const double *)a == *(const double *)b;
-}
-
-static bool
-same_u64(const void *a, const void *b)
-{
-	return *(const uint64_t *)a == *(const uint64_t *)b;
 }
 
 /* user and group compare as resolved ids: "33" and "www-data" agree. */
@@ -1356,6 +1331,14 @@ same_group(const struct config *a, const struct config *b)
 	return (a->group != NULL) == (b->group != NULL) && a->gid == b->gid;
 }
 
+static bool
+value_same(const struct key *k, const void *a, const void *b)
+{
+	if (kinds[k->type].same != NULL)
+		return kinds[k->type].same(a, b);
+	return memcmp(a, b, kinds[k->type].size) == 0;
+}
+
 /* Key k in a and b; a [listen] key per listener of the same name (a
  * listener added or removed is something a reload does). */
 static bool
@@ -1366,12 +1349,12 @@ key_same(const struct key *k, const struct config *a, const struct config *b)
 	if (k->same != NULL)
 		return k->same(a, b);
 	if (k->section != SEC_LISTEN)
-		return kinds[k->type].same((const char *)a + k->off,
+		return value_same(k, (const char *)a + k->off,
 		    (const char *)b + k->off);
 	for (i = 0; i < a->nlistens; i++)
 		for (j = 0; j < b->nlistens; j++)
 			if (strcmp(a->listens[i].name,
-			    b->listens[j].name) == 0 && !kinds[k->type].same(
+			    b->listens[j].name) == 0 && !value_same(k,
 			    (const char *)&a->listens[i] + k->off,
 			    (const char *)&b->listens[j] + k->off))
 				return false;
