@@ -52,7 +52,7 @@ $(BUILD)/supervisor/%.o: supervisor/%.c supervisor/clusterd.h
 $(BUILD)/worker/%.o: worker/%.c $(wildcard worker/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isupervisor $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS)
 
