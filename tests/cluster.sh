@@ -1,20 +1,12 @@
 # tests/cluster.sh - helpers for tests that run a whole cluster; sourced
 # after lib.sh.
 #
-#   PORT=$(free_port); cluster_conf "$T/app.conf" <<EOF ... EOF
-#   run_cluster "$T/app.conf"       # clusterd run in the background: $MASTER
-#   wait_workers 2                  # until 2 workers are children, ready
-
-# cluster_conf FILE: writes [cluster] with control/pidfile in $T, then the
-# rest of the file from stdin (the test gives [listen] and [worker]).
-cluster_conf() {
-	{
-		printf '[cluster]\nname = %s\ncontrol = %s/control.sock\npidfile = %s/master.pid\n' \
-			"${NAME:-t$$}" "$T" "$T"
-		[ -n "${WORKERS:-}" ] && printf 'workers = %s\n' "$WORKERS"
-		cat
-	} >"$1"
-}
+#   start_cluster 2 "restart_delay = 50ms"   # config (lib.sh cluster_app),
+#                                   # clusterd run ($MASTER), all ready
+#   load_field ok                   # a field of tests/load.py's answer
+#   stop_master_clean               # SIGTERM, exit 0, no sanitizer report
+# Configs of another shape: cluster_conf FILE <<EOF (lib.sh), run_cluster
+# FILE, wait_started.
 
 # run_cluster FILE [clusterd args]: `clusterd run FILE` in the background,
 # output in $T/master.log, pid in $MASTER.
@@ -36,8 +28,8 @@ wait_started() {
 		fail "cluster did not start: $(tail -20 "$T/master.log")"
 }
 
-# slot_pid SLOT: the pid serving slot SLOT according to its own answer
-# (tries a few connections; the kernel spreads them).
+# header_of NAME: the value of header NAME in the response headers on
+# stdin (as http_headers prints them).
 header_of() { tr -d '\r' | awk -v h="$1" 'tolower($1) == tolower(h) ":" { print $2 }'; }
 
 # cpu_ticks PID: utime + stime of PID in clock ticks.
@@ -49,20 +41,38 @@ cpu_ticks() {
 	echo $(( ${12} + ${13} ))
 }
 
-# start_cluster [N]: the common case: N (default 2) reference workers,
-# ready = notify, on a fresh port ($PORT), config in $T/app.conf, running
-# under `clusterd run` ($MASTER) and started.
+# start_cluster [N] [LINE...]: the common case: the config cluster_app
+# writes (N reference workers, default 2, ready = notify, on $PORT, in
+# $CONF or $T/app.conf; LINEs add to it), running under `clusterd run`
+# ($MASTER) and started.
 start_cluster() {
-	PORT=$(free_port)
-	WORKERS=${1:-2} cluster_conf "$T/app.conf" <<EOC
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-EOC
-	run_cluster "$T/app.conf"
+	cluster_app "$@"
+	run_cluster "${CONF:-$T/${NAME:-app}.conf}"
 	wait_started
+}
+
+# load_field FIELD [FILE]: FIELD of the JSON tests/load.py printed into FILE
+# (default $T/load.json); a list (pids, slots) as its length.
+load_field() {
+	python3 -c 'import json, sys
+v = json.load(open(sys.argv[1]))[sys.argv[2]]
+print(len(v) if isinstance(v, list) else v)' "${2:-$T/load.json}" "$1"
+}
+
+# stop_master [MSG]: SIGTERM to $MASTER, which must exit 0.
+stop_master() {
+	kill -TERM "$MASTER"
+	wait "$MASTER"
+	assert_eq "$?" 0 "${1:-master exit status}"
+}
+
+# stop_master_clean: stop_master, and no sanitizer report in $T/master.log
+# (under ASan a leak also makes the exit status non-zero).
+stop_master_clean() {
+	stop_master "master exit status (under ASan: non-zero on a leak)"
+	grep -q 'LeakSanitizer\|AddressSanitizer\|UndefinedBehaviorSanitizer' "$T/master.log" &&
+		fail "sanitizer report: $(grep -A10 -m1 Sanitizer "$T/master.log")"
+	return 0
 }
 
 # slot_pid SLOT: the master's child serving SLOT (from its environment).

@@ -3,27 +3,18 @@
 # after lib.sh. Sets CONF and PORT.
 CONF=$T/app.conf
 PORT=$(free_port)
-# app_conf [WORKER ARGS]: $WORKERS (default 2) reference workers; control,
-# pidfile and log in $T; CLUSTERD_TEST_TAG marks the workers' environment.
+# app_conf [WORKER ARGS]: $CONF as lib.sh cluster_app writes it, named app,
+# with $WORKERS (default 2) reference workers on $PORT; control and pidfile
+# in $T/run, log in $T; CLUSTERD_TEST_TAG marks the workers' environment.
 app_conf() {
 	local a cmd=$WORKER
 	for a in "$@"; do cmd+=" '$a'"; done
-	cat >"$CONF" <<EOF
-[cluster]
-name = app
-workers = ${WORKERS:-2}
-control = $T/run/control.sock
-pidfile = $T/run/master.pid
-log = $T/app.log
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $cmd
-ready = notify
-ready_timeout = 10s
-stop_timeout = ${STOP_TIMEOUT:-5s}
-env = CLUSTERD_TEST_TAG=$T
-EOF
+	NAME=app cluster_app "${WORKERS:-2}" \
+		"[cluster]" "control = $T/run/control.sock" \
+		"pidfile = $T/run/master.pid" "log = $T/app.log" \
+		"[listen]" "address = 127.0.0.1:$PORT" \
+		"[worker]" "command = $cmd" "ready_timeout = 10s" \
+		"stop_timeout = ${STOP_TIMEOUT:-5s}" "env = CLUSTERD_TEST_TAG=$T"
 }
 # start_app: `clusterd start`; output in $T/start.out and $T/start.err, exit
 # code in $RC; the master (from the pidfile) is killed at exit if still up.

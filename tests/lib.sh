@@ -3,8 +3,9 @@
 # A test gets: ROOT, CLUSTERD, WORKER, a fresh temp dir $T (removed on exit),
 # process tracking (bg_run / track, killed on exit: TERM, then KILL of the
 # whole process group), on_exit hooks, free_port, wait_until (poll with a
-# deadline, never a bare sleep), fail / skip / assert_*, and small curl
-# wrappers. Exit codes: 0 pass, 1 fail, 77 skip.
+# deadline, never a bare sleep), fail / skip / assert_*, small curl
+# wrappers, and the config writer (cluster_conf; cluster_app for the common
+# cluster). Exit codes: 0 pass, 1 fail, 77 skip.
 #
 # Example:
 #   . "$(dirname "$0")/lib.sh"
@@ -201,8 +202,65 @@ port_open() {
 	(exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null
 }
 
-# write_conf FILE <<EOF ... EOF
-write_conf() { cat >"$1"; }
+# conf_lines LINE...: print a config file made of LINEs, each a "[section]"
+# header or a line of the section above it. A section named again is added
+# to, not repeated; a key its section already has replaces that line where
+# it stands (except env, which may repeat). So a caller's lines given after
+# a set of defaults override or extend them:
+#   conf_lines "[worker]" "command = a" "ready = notify" "[worker]" "command = b"
+#   -> [worker] / command = b / ready = notify
+conf_lines() {
+	[ $# -gt 0 ] || return 0
+	printf '%s\n' "$@" | awk '
+	/^\[.*\]$/ { sec = $0; if (!(sec in n)) { order[++ns] = sec; n[sec] = 0 }; next }
+	{
+		if (!(sec in n)) { order[++ns] = sec; n[sec] = 0 }
+		key = ""
+		if ($0 ~ /^[a-z_]+[ \t]*=/) { key = $0; sub(/[ \t]*=.*/, "", key) }
+		if (key != "" && key != "env")
+			for (i = 1; i <= n[sec]; i++)
+				if (k[sec, i] == key) { l[sec, i] = $0; next }
+		i = ++n[sec]; l[sec, i] = $0; k[sec, i] = key
+	}
+	END {
+		for (s = 1; s <= ns; s++) {
+			if (order[s] != "") print order[s]
+			for (i = 1; i <= n[order[s]]; i++) print l[order[s], i]
+		}
+	}'
+}
+
+# cluster_conf FILE [LINE...] <BODY: the one config writer. FILE gets
+# [cluster] with name $NAME (default t$$), control and pidfile in $T and
+# `workers = $WORKERS` when WORKERS is set, merged with the LINEs (see
+# conf_lines), then BODY (stdin) as it is: a here-document with the
+# sections the test spells out, or </dev/null.
+cluster_conf() {
+	local file=$1; shift
+	{
+		conf_lines "[cluster]" "name = ${NAME:-t$$}" \
+			"control = $T/control.sock" "pidfile = $T/master.pid" \
+			${WORKERS:+"workers = $WORKERS"} "$@"
+		cat
+	} >"$file"
+}
+
+# cluster_app [N] [LINE...]: the common cluster's config in $CONF (default
+# $T/$NAME.conf, $T/app.conf without NAME): N workers (default 2; "" writes
+# no workers key), a [listen] on 127.0.0.1:$PORT, a fresh port unless a
+# LINE gives the address, and a [worker] running $WORKER with ready =
+# notify. The LINEs, [worker] ones first, add to or override those (see
+# conf_lines):
+#   cluster_app 4 "restart_delay = 50ms" "[listen]" "sockets = per-worker"
+cluster_app() {
+	local n=2 a fresh=1
+	if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]*$ ]]; then n=$1; shift; fi
+	for a in "$@"; do [[ $a =~ ^address[[:space:]]*= ]] && fresh=""; done
+	[ -n "$fresh" ] && PORT=$(free_port)
+	WORKERS=$n cluster_conf "${CONF:-$T/${NAME:-app}.conf}" \
+		"[listen]" "address = 127.0.0.1:${PORT-}" \
+		"[worker]" "command = $WORKER" "ready = notify" "$@" </dev/null
+}
 
 # conns_accepted PORT: how many established connections to local PORT a
 # process has accepted and read everything from (Recv-Q 0). A request

@@ -78,7 +78,7 @@ check_bad "$T/nope.conf" "$T/nope.conf: No such file or directory"
 assert_eq "$rc" 2 "check without FILE"
 
 # check changes nothing: no runtime dir, pidfile, control or unix socket.
-write_conf "$T/quiet.conf" <<EOF
+cat >"$T/quiet.conf" <<EOF
 [cluster]
 control = $T/rt/control.sock
 pidfile = $T/rt/master.pid

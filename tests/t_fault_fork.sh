@@ -23,23 +23,10 @@ chmod 711 "$T"
 mkdir -p "$T/pub" "$T/pub/rt"
 chown "$U:$U" "$T/pub/rt"
 chmod 700 "$T/pub/rt"
-PORT=$(free_port)
+NAME=forkfail CONF=$T/pub/app.conf cluster_app 2 \
+	"[cluster]" "control = $T/pub/rt/control.sock" "pidfile = $T/pub/rt/master.pid" \
+	"[worker]" "ready_timeout = 5s" "restart_delay = 50ms" "restart_delay_max = 1s"
 [ "$PORT" -gt 1024 ] || fail "port $PORT"
-cat >"$T/pub/app.conf" <<EOF
-[cluster]
-name = forkfail
-workers = 2
-control = $T/pub/rt/control.sock
-pidfile = $T/pub/rt/master.pid
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-ready_timeout = 5s
-restart_delay = 50ms
-restart_delay_max = 1s
-EOF
 chmod 644 "$T/pub/app.conf"
 bg_run setpriv --reuid="$U" --regid="$U" --clear-groups \
 	bash -c 'ulimit -S -u 3 && ulimit -H -u 64 && exec "$0" run "$1"' "$CLUSTERD" "$T/pub/app.conf" \
@@ -86,7 +73,5 @@ wait_until 5 eval "grep -q 'slot 2: pid [0-9]* ready' '$T/master.log'" ||
 kill -HUP "$MASTER"
 wait_until 15 master_log_has "reloaded: generation 3, 2/2 workers" ||
 	fail "reload after the limit was raised: $(tail -5 "$T/master.log")"
-kill -TERM "$MASTER"
-wait "$MASTER"
-assert_eq "$?" 0 "master exit status"
+stop_master
 exit 0

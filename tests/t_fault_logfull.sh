@@ -12,16 +12,7 @@ mount -t tmpfs -o size=64k,mode=0755 tmpfs "$T/logfs" 2>/dev/null ||
 	skip "cannot mount a tmpfs"
 on_exit "umount -l '$T/logfs'"
 LOG=$T/logfs/app.log
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-log = $LOG
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-restart_delay = 50ms
-EOF
+cluster_app 2 "[cluster]" "log = $LOG" "[worker]" "restart_delay = 50ms"
 run_cluster "$T/app.conf"
 wait_until 10 grep -q "workers ready on" "$LOG" ||
 	fail "no start: $(cat "$T/master.log"; tail -5 "$LOG")"

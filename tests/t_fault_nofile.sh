@@ -10,17 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-PORT=$(free_port)
-WORKERS=4 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-ready_timeout = 5s
-restart_delay = 50ms
-restart_delay_max = 500ms
-EOF
+cluster_app 4 "ready_timeout = 5s" "restart_delay = 50ms" "restart_delay_max = 500ms"
 bg_run bash -c 'ulimit -n 32 && exec "$0" run "$1"' "$CLUSTERD" "$T/app.conf" \
 	>"$T/master.log" 2>&1
 MASTER=$BG_PID
@@ -74,7 +64,5 @@ wait_until 5 eval "[ \$(nfds) -eq $fds0 ]" ||
 "$CLUSTERD" reload "$T/app.conf" >"$T/reload.out" 2>&1 ||
 	fail "reload: $(cat "$T/reload.out")"
 note "$(cat "$T/reload.out")"
-kill -TERM "$MASTER"
-wait "$MASTER"
-assert_eq "$?" 0 "master exit status"
+stop_master
 exit 0

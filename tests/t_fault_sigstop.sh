@@ -6,18 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-sockets = per-worker
-[worker]
-command = $WORKER
-ready = notify
-restart_delay = 50ms
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 2 "[listen]" "sockets = per-worker" "[worker]" "restart_delay = 50ms"
 
 kill -STOP "$MASTER"
 on_exit "kill -CONT $MASTER 2>/dev/null"
@@ -30,9 +19,9 @@ assert_eq "$state" T "master state during the freeze"
 kill -CONT "$MASTER"
 res=$(cat "$T/load.json")
 note "load while the master was stopped: $res"
-ok=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])' <<<"$res")
-failed=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["failed"])' <<<"$res")
-nslots=$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)["slots"]))' <<<"$res")
+ok=$(load_field ok)
+failed=$(load_field failed)
+nslots=$(load_field slots)
 assert_eq "$failed" 0 "failed requests while the master was stopped"
 [ "$ok" -gt 100 ] || fail "only $ok requests served while the master was stopped"
 assert_eq "$nslots" 2 "slots that served during the freeze"
@@ -47,7 +36,5 @@ wait_until 5 eval "[ \$(grep -c 'ready after' '$T/master.log') -ge 3 ]" ||
 out=$("$CLUSTERD" reload "$T/app.conf" 2>&1) || fail "reload: $out"
 assert_contains "$out" "reloaded: generation 2, 2/2 workers" "reload after the freeze"
 http_ok "http://127.0.0.1:$PORT/" || fail "no answer after the freeze"
-kill -TERM "$MASTER"
-wait "$MASTER"
-assert_eq "$?" 0 "master exit status"
+stop_master
 exit 0

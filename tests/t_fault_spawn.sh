@@ -11,20 +11,8 @@
 
 mkdir -p "$T/bin" "$T/wd"
 cp "$(readlink -f "$WORKER")" "$T/bin/app"
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $T/bin/app
-directory = $T/wd
-ready = notify
-ready_timeout = 5s
-restart_delay = 50ms
-restart_delay_max = 800ms
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 2 "command = $T/bin/app" "directory = $T/wd" "ready_timeout = 5s" \
+	"restart_delay = 50ms" "restart_delay_max = 800ms"
 
 slot1_serves() {
 	[ "$(http_headers "http://127.0.0.1:$PORT/" | header_of X-Worker-Slot)" = 1 ]
@@ -83,7 +71,5 @@ phase missing "exec $T/bin/app: No such file or directory" 127
 phase noexec "exec $T/bin/app: Permission denied" 127
 phase nodir "chdir $T/wd: No such file or directory" 126
 
-kill -TERM "$MASTER"
-wait "$MASTER"
-assert_eq "$?" 0 "master exit status"
+stop_master
 exit 0

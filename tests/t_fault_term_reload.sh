@@ -23,16 +23,8 @@ leftovers() {
 scenario() {	# scenario NAME WORKER-ARGS STOP_TIMEOUT
 	local name=$1 args=$2 st=$3
 	note "scenario $name"
-	PORT=$(free_port)
-	NAME=$name WORKERS=2 cluster_conf "$T/$name.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER --ready-delay-ms 2000 $args
-ready = notify
-ready_timeout = 10s
-stop_timeout = $st
-EOF
+	NAME=$name cluster_app 2 "command = $WORKER --ready-delay-ms 2000 $args" \
+		"ready_timeout = 10s" "stop_timeout = $st"
 	: >"$T/master.log"
 	run_cluster "$T/$name.conf"
 	wait_started 15

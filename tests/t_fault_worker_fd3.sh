@@ -48,19 +48,8 @@ while True:
         while True:
             time.sleep(3600)
 EOF
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-sockets = per-worker
-[worker]
-command = python3 $T/w.py
-ready = notify
-ready_timeout = 10s
-restart_delay = 50ms
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 2 "[listen]" "sockets = per-worker" \
+	"[worker]" "command = python3 $T/w.py" "ready_timeout = 10s" "restart_delay = 50ms"
 
 # serves_both: 40 requests, every one answered within 2 s, both slots seen.
 serves_both() {
@@ -109,7 +98,5 @@ for mode in shutdown close nonblock; do
 		fail "$mode: the new worker got a damaged socket: $(grep 'fd 3 is\|fd 3 does' "$T/master.log" | head -3)"
 	serves_both || fail "$mode: the cluster does not serve on both slots after the repair"
 done
-kill -TERM "$MASTER"
-wait "$MASTER"
-assert_eq "$?" 0 "master exit status"
+stop_master
 exit 0

@@ -21,19 +21,8 @@ else
 fi
 RELOADS=${LEAK_RELOADS:-200}
 ln -s "$(readlink -f "$WORKER")" "$T/app"
-PORT=$(free_port)
-WORKERS=4 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $T/app
-ready = notify
-ready_timeout = 10s
-restart_delay = 1ms
-restart_delay_max = 1ms
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 4 "command = $T/app" "ready_timeout = 10s" \
+	"restart_delay = 1ms" "restart_delay_max = 1ms"
 
 nfds() { ls "/proc/$MASTER/fd" | wc -l; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$MASTER/status"; }
@@ -95,9 +84,5 @@ if [ -z "$SAN" ]; then
 else
 	note "ASan build: RSS not compared; LeakSanitizer checks at exit"
 fi
-kill -TERM "$MASTER"
-wait "$MASTER"
-assert_eq "$?" 0 "master exit status (under ASan: non-zero on a leak)"
-grep -q 'LeakSanitizer\|AddressSanitizer' "$T/master.log" &&
-	fail "sanitizer report: $(grep -A10 -m1 Sanitizer "$T/master.log")"
+stop_master_clean
 exit 0

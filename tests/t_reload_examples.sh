@@ -8,14 +8,7 @@
 
 reload_with() {	# reload_with NAME COMMAND
 	local name=$1 cmd=$2 old p
-	PORT=$(free_port)
-	NAME=$name WORKERS=2 cluster_conf "$T/$name.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $cmd
-ready = notify
-EOF
+	NAME=$name cluster_app 2 "command = $cmd"
 	: >"$T/master.log"
 	run_cluster "$T/$name.conf"
 	wait_started 15
@@ -27,7 +20,7 @@ EOF
 	wait_until 20 master_log_has "reloaded: generation 2" || fail "$name: reload: $(grep -E 'reload|error' "$T/master.log" | tail)"
 	wait "$load"
 	note "$name: $(cat "$T/$name.json")"
-	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["failed"] == 0 and r["ok"] > 100, r' "$T/$name.json" ||
+	[ "$(load_field failed "$T/$name.json")" = 0 ] && [ "$(load_field ok "$T/$name.json")" -gt 100 ] ||
 		fail "$name: requests failed during the reload"
 	for p in $(children "$MASTER"); do
 		case " $old " in *" $p "*) continue ;; esac	# still draining?

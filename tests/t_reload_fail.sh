@@ -7,10 +7,8 @@
 
 PORT=$(free_port)
 conf() {	# conf EXTRA-WORKER-LINES...
-	{
-		printf '[listen]\naddress = 127.0.0.1:%s\n[worker]\ncommand = %s\nready = notify\n' "$PORT" "${CMD:-$WORKER}"
-		printf '%s\n' "$@"
-	} | WORKERS=2 cluster_conf "$T/app.conf"
+	cluster_app 2 "[listen]" "address = 127.0.0.1:$PORT" \
+		"[worker]" "command = ${CMD:-$WORKER}" "$@"
 }
 conf
 run_cluster "$T/app.conf"
@@ -35,7 +33,7 @@ wait_until 6 master_log_has "reload to generation 3 failed" || fail "reload did 
 master_log_has "not ready within ready_timeout" || fail "reason not logged"
 wait "$LOAD"
 note "load during the failed reload: $(cat "$T/load.json")"
-python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["failed"] == 0 and r["ok"] > 0, r' "$T/load.json" ||
+[ "$(load_field failed)" = 0 ] && [ "$(load_field ok)" -gt 0 ] ||
 	fail "requests failed during a failed reload"
 now=$(children "$MASTER" | sort | tr '\n' ' ')
 assert_eq "$now" "$old" "old workers serve after a failed reload"

@@ -6,16 +6,7 @@
 . "$(dirname "$0")/cluster.sh"
 command -v wrk >/dev/null || skip "wrk missing"
 
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER --ready-delay-ms 300
-ready = notify
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 2 "command = $WORKER --ready-delay-ms 300"
 old=$(children "$MASTER" | sort | tr '\n' ' ')
 
 wrk -t2 -c64 -d6s "http://127.0.0.1:$PORT/" >"$T/wrk.out" 2>&1 &

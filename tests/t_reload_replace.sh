@@ -6,41 +6,23 @@
 . "$(dirname "$0")/cluster.sh"
 
 # 1. max_memory: slot 0 grows 40 MiB/s past 30M.
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/mem.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = /bin/sh -c 'if [ "\$CLUSTERD_WORKER" = 0 ] && [ "\$CLUSTERD_GENERATION" = 1 ] && [ ! -e $T/grown ]; then touch $T/grown; exec $WORKER --grow-mb-per-s 40; fi; exec $WORKER'
-ready = notify
-max_memory = 30M
-EOF
-run_cluster "$T/mem.conf"
-wait_started
+CONF=$T/mem.conf start_cluster 2 \
+	"command = /bin/sh -c 'if [ \"\$CLUSTERD_WORKER\" = 0 ] && [ \"\$CLUSTERD_GENERATION\" = 1 ] && [ ! -e $T/grown ]; then touch $T/grown; exec $WORKER --grow-mb-per-s 40; fi; exec $WORKER'" \
+	"max_memory = 30M"
 python3 "$ROOT/tests/load.py" --port "$PORT" --duration 4 --conc 4 >"$T/load.json" &
 LOAD=$!
 wait_until 6 master_log_has "above max_memory" || fail "no max_memory replacement: $(tail "$T/master.log")"
 wait_until 5 master_log_has "stopping pid [0-9]* (generation 1): replaced" || fail "old worker not drained"
 wait "$LOAD"
 note "load during the replacement: $(cat "$T/load.json")"
-python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["failed"] == 0 and r["ok"] > 0, r' "$T/load.json" ||
+[ "$(load_field failed)" = 0 ] && [ "$(load_field ok)" -gt 0 ] ||
 	fail "requests failed during a max_memory replacement"
 grep -q "exited: signal 9" "$T/master.log" && fail "a worker was SIGKILLed"
 kill -TERM "$MASTER"; wait "$MASTER"
 
 # 2. watchdog = 1s; SIGSTOP slot 0's worker.
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/wd.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-watchdog = 1s
-EOF
 : >"$T/master.log"
-run_cluster "$T/wd.conf"
-wait_started
+CONF=$T/wd.conf start_cluster 2 "watchdog = 1s"
 victim=$(children "$MASTER" | head -1)
 tr '\0' '\n' <"/proc/$victim/environ" | grep -q '^WATCHDOG_USEC=1000000$' || fail "WATCHDOG_USEC not set"
 tr '\0' '\n' <"/proc/$victim/environ" | grep -q "^WATCHDOG_PID=$victim$" || fail "WATCHDOG_PID not the worker"

@@ -5,18 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-PORT=$(free_port)
-WORKERS=1 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-restart_delay = 200ms
-restart_delay_max = 5s
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 1 "restart_delay = 200ms" "restart_delay_max = 5s"
 for i in 1 2 3; do
 	w=$(children "$MASTER")
 	# The scenario: it has been serving for more than a second.

@@ -1,21 +1,12 @@
 #!/usr/bin/env bash
 # clusterd run: 2 workers serve, both slots answer, each worker holds
-# exactly fds 0-3 from the master and the SPEC 4 environment; SIGTERM stops
-# it with exit 0; workers = auto is the number of CPUs.
+# exactly fds 0-3 from the master and the environment of the worker
+# contract (LISTEN_*, NOTIFY_SOCKET, CLUSTERD_*); SIGTERM stops it with
+# exit 0; workers = auto is the number of CPUs.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-env = GREETING=hello world
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 2 "env = GREETING=hello world"
 
 # Both slots answer (the kernel spreads new connections over both sockets).
 seen=""
@@ -62,17 +53,9 @@ assert_eq "$rc" 0 "master exit code after SIGTERM"
 [ -e "$T/master.pid" ] && fail "pidfile left behind"
 port_refused "$PORT" || fail "port still accepting after stop"
 
-# workers = auto: one per CPU this process may use.
-PORT=$(free_port)
-cluster_conf "$T/auto.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-EOF
-run_cluster "$T/auto.conf"
-wait_started
+# workers = auto: one per CPU this process may use (the default: no
+# workers key).
+CONF=$T/auto.conf start_cluster ""
 assert_eq "$(nchildren "$MASTER")" "$(nproc)" "workers = auto is nproc"
 kill -TERM "$MASTER"; wait "$MASTER"
 exit 0

@@ -20,13 +20,7 @@ EOF
 	HOLDER=$!
 	track "$HOLDER"
 	wait_until 5 grep -q listening "$T/holder.out" || fail "holder did not start"
-	WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-EOF
+	cluster_app 2 "[listen]" "address = 127.0.0.1:$PORT"
 	out=$("$CLUSTERD" run "$T/app.conf" 2>&1); rc=$?
 	assert_eq "$rc" 4 "exit code with a taken port ($mode)"
 	assert_contains "$out" "127.0.0.1:$PORT: bind: Address already in use" "message ($mode)"
@@ -38,25 +32,11 @@ done
 # IPv6 and a unix socket serve too.
 if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
 	PORT=$(free_port)
-	WORKERS=2 cluster_conf "$T/v6.conf" <<EOF
-[listen]
-address = [::1]:$PORT
-[worker]
-command = $WORKER
-ready = notify
-EOF
-	run_cluster "$T/v6.conf"
-	wait_started
+	CONF=$T/v6.conf start_cluster 2 "[listen]" "address = [::1]:$PORT"
 	assert_eq "$(http_get "http://[::1]:$PORT/")" "hello world" "IPv6"
 	kill -TERM "$MASTER"; wait "$MASTER"
 fi
-WORKERS=2 cluster_conf "$T/unix.conf" <<EOF
-[listen]
-address = unix:$T/app.sock
-[worker]
-command = $WORKER
-ready = notify
-EOF
+CONF=$T/unix.conf cluster_app 2 "[listen]" "address = unix:$T/app.sock"
 # A stale socket where ours goes (bound, nobody accepts): replaced.
 python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/app.sock"
 run_cluster "$T/unix.conf"

@@ -4,18 +4,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = /bin/sh -c 'if [ -e $T/crash ] && [ "\$CLUSTERD_WORKER" = 0 ]; then echo crashing >&2; exit 3; fi; exec $WORKER'
-ready = notify
-restart_delay = 20ms
-restart_delay_max = 2s
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 2 \
+	"command = /bin/sh -c 'if [ -e $T/crash ] && [ \"\$CLUSTERD_WORKER\" = 0 ]; then echo crashing >&2; exit 3; fi; exec $WORKER'" \
+	"restart_delay = 20ms" "restart_delay_max = 2s"
 touch "$T/crash"
 victim=$(slot_pid 0)
 [ -n "$victim" ] || fail "no slot 0 worker"

@@ -31,9 +31,9 @@ note "replacement ready after $((t1 - t0)) ms"
 wait "$LOAD"
 res=$(cat "$T/load.json")
 note "load: $res"
-refused=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["refused"])' <<<"$res")
-failed=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["failed"])' <<<"$res")
-ok=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])' <<<"$res")
+refused=$(load_field refused)
+failed=$(load_field failed)
+ok=$(load_field ok)
 assert_eq "$refused" 0 "refused connections"
 [ "$ok" -gt 100 ] || fail "too few requests served: $ok"
 # 4 clients: at most one request each can be in flight on the victim.

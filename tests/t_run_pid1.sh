@@ -7,15 +7,8 @@
 
 [ "$(id -u)" = 0 ] || skip "needs root (PID namespace)"
 unshare -pf --mount-proc true 2>/dev/null || skip "cannot create a PID namespace"
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-; each worker leaves an orphan behind: the init must reap it
-command = /bin/sh -c '(sleep 0.1 &) && exec $WORKER'
-ready = notify
-EOF
+# Each worker leaves an orphan behind: the init must reap it.
+cluster_app 2 "command = /bin/sh -c '(sleep 0.1 &) && exec $WORKER'"
 bg_run unshare -pf --mount-proc "$CLUSTERD" run "$T/app.conf" >"$T/master.log" 2>&1
 UNSHARE=$BG_PID
 wait_started

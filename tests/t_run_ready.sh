@@ -7,11 +7,7 @@
 
 start_with() {	# start_with NAME COMMAND READY-KEYS...
 	local name=$1 cmd=$2; shift 2
-	PORT=$(free_port)
-	{
-		printf '[listen]\naddress = 127.0.0.1:%s\n[worker]\ncommand = %s\n' "$PORT" "$cmd"
-		printf '%s\n' "$@"
-	} | WORKERS=1 NAME=$name cluster_conf "$T/$name.conf"
+	NAME=$name cluster_app 1 "command = $cmd" "$@"
 	bg_run "$CLUSTERD" run "$T/$name.conf" >"$T/$name.log" 2>&1
 	MASTER=$BG_PID
 }

@@ -27,17 +27,7 @@ for p in $pids; do alive "$p" && fail "worker $p still running"; done
 [ -e "$T/control.sock" ] && fail "control socket left"
 
 # A worker that ignores SIGTERM, with a grandchild that ignores it too.
-PORT=$(free_port)
-WORKERS=1 cluster_conf "$T/stubborn.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER --ignore-term
-ready = notify
-stop_timeout = 2s
-EOF
-run_cluster "$T/stubborn.conf"
-wait_started
+CONF=$T/stubborn.conf start_cluster 1 "command = $WORKER --ignore-term" "stop_timeout = 2s"
 w=$(children "$MASTER")
 wait_until 3 eval "[ -n \"\$(children $w)\" ]" || fail "no grandchild"
 g=$(children "$w")

@@ -11,17 +11,8 @@ for p in $(seq 900 1000); do
 	port_refused "$p" && ! ss -ltn "( sport = :$p )" | grep -q ":$p" && { PORT=$p; break; }
 done
 [ -n "$PORT" ] || skip "no free port below 1024"
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-user = nobody
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-EOF
 chmod 755 "$T"
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 2 "[cluster]" "user = nobody" "[listen]" "address = 127.0.0.1:$PORT"
 assert_eq "$(http_get "http://127.0.0.1:$PORT/")" "hello world" "serves on a privileged port"
 nobody=$(id -u nobody)
 for p in $(children "$MASTER"); do

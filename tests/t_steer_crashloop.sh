@@ -10,17 +10,10 @@
 DUR=${STEER_DURATION:-10}
 run_case() {	# run_case NAME [env...]
 	local name=$1; shift
-	PORT=$(free_port)
 	rm -f "$T/crash"
-	NAME=$name WORKERS=2 cluster_conf "$T/$name.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = /bin/sh -c 'if [ -e $T/crash ] && [ "\$CLUSTERD_WORKER" = 0 ]; then exit 3; fi; exec $WORKER'
-ready = notify
-restart_delay = 100ms
-restart_delay_max = 2s
-EOF
+	NAME=$name cluster_app 2 \
+		"command = /bin/sh -c 'if [ -e $T/crash ] && [ \"\$CLUSTERD_WORKER\" = 0 ]; then exit 3; fi; exec $WORKER'" \
+		"restart_delay = 100ms" "restart_delay_max = 2s"
 	: >"$T/master.log"
 	bg_run env "$@" "$CLUSTERD" run "$T/$name.conf" >"$T/master.log" 2>&1
 	MASTER=$BG_PID
@@ -35,7 +28,7 @@ EOF
 	note "$name: $(cat "$T/$name.json")"
 	kill -TERM "$MASTER"; wait "$MASTER"
 }
-field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$T/$1.json" "$2"; }
+field() { load_field "$2" "$T/$1.json"; }	# field RUN FIELD
 
 run_case steered
 run_case unsteered CLUSTERD_NO_STEER=1

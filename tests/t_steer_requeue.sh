@@ -19,18 +19,9 @@ fi
 ip link set lo up
 sysctl -qw net.ipv4.tcp_migrate_req="$IN_NETNS" || skip "no tcp_migrate_req"
 
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = /bin/sh -c 'if [ -e $T/crash ] && [ "\$CLUSTERD_WORKER" = 0 ]; then exit 3; fi; exec $WORKER'
-ready = notify
-restart_delay = 2s
-restart_delay_max = 30s
-EOF
-run_cluster "$T/app.conf"
-wait_started
+start_cluster 2 \
+	"command = /bin/sh -c 'if [ -e $T/crash ] && [ \"\$CLUSTERD_WORKER\" = 0 ]; then exit 3; fi; exec $WORKER'" \
+	"restart_delay = 2s" "restart_delay_max = 30s"
 victim=$(slot_pid 0)
 kill -STOP "$victim"
 # 40 clients: those hashed to slot 0 queue behind the frozen worker.

@@ -9,15 +9,11 @@
 
 start() {	# start NAME [worker lines]
 	local name=$1; shift
-	PORT=$(free_port)
-	{ printf '[listen]\naddress = 127.0.0.1:%s\n[worker]\ncommand = %s\nready = notify\n' "$PORT" "$WORKER"
-	  printf '%s\n' "$@"; } | NAME=$name WORKERS=2 cluster_conf "$T/$name.conf"
 	: >"$T/master.log"
-	run_cluster "$T/$name.conf"
-	wait_started
+	NAME=$name start_cluster 2 "$@"
 	VICTIM=$(slot_pid 0)
 }
-field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$T/$1.json" "$2"; }
+field() { load_field "$2" "$T/$1.json"; }	# field RUN FIELD
 
 # 1. No watchdog: 5 s freeze under load.
 start frozen

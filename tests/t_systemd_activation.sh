@@ -23,12 +23,6 @@ activate() {
 	port_open "$FIRST_PORT" || fail "activated port $FIRST_PORT refuses"
 	wait_started
 }
-stop_master() {
-	kill -TERM "$MASTER"
-	wait "$MASTER"
-	local rc=$?
-	assert_eq "$rc" 0 "master exit code"
-}
 
 # Inodes of every listening TCP socket on PORT.
 listen_inodes() { ss -ltnHe "( sport = :$1 )" | grep -o 'ino:[0-9]*' | cut -d: -f2 | sort -u; }
@@ -56,15 +50,8 @@ nworkers_ready() { [ "$(nchildren "$MASTER")" -eq "$1" ]; }
 #    per-worker: the activated socket is used anyway (with a warning), as
 #    one shared socket; the master binds nothing.
 P=$(free_port) OTHER=$(free_port) FIRST_PORT=$P
-WORKERS=2 NAME=sa1 cluster_conf "$T/one.conf" <<EOF
-[listen]
-address = 127.0.0.1:$OTHER
-sockets = per-worker
-[worker]
-command = $WORKER
-ready = notify
-restart_delay = 100ms
-EOF
+NAME=sa1 CONF=$T/one.conf cluster_app 2 "[listen]" "address = 127.0.0.1:$OTHER" \
+	"sockets = per-worker" "[worker]" "restart_delay = 100ms"
 activate "$T/one.conf" -l "127.0.0.1:$P"
 master_log_has "\[listen default\]: using socket 3 from systemd (shared)" ||
 	fail "activated socket not used: $(cat "$T/master.log")"

@@ -7,14 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-PORT=$(free_port)
-WORKERS=2 NAME=sdj cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER --stderr-line "hello from the worker"
-ready = notify
-EOF
+NAME=sdj CONF=$T/app.conf cluster_app 2 "command = $WORKER --stderr-line \"hello from the worker\""
 
 # journal_run STREAM: clusterd run with stderr to $T/master.log and
 # JOURNAL_STREAM=STREAM, until ready.
@@ -23,12 +16,6 @@ journal_run() {
 	JOURNAL_STREAM=$1 bg_run "$CLUSTERD" run "$T/app.conf" 2>"$T/master.log" >/dev/null
 	MASTER=$BG_PID
 	wait_started
-}
-stop_master() {
-	kill -TERM "$MASTER"
-	wait "$MASTER"
-	local rc=$?
-	assert_eq "$rc" 0 "master exit code"
 }
 
 # 1. JOURNAL_STREAM matches fd 2: <N> prefixes, no timestamps.

@@ -106,14 +106,7 @@ check_probe() {
 	[ "$(field "$p" maxms)" -lt 250 ] || fail "$2: slow answers at READY=1: $p"
 }
 
-PORT=$(free_port)
-WORKERS=2 NAME=sdn cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER --ready-delay-ms 500
-ready = notify
-EOF
+NAME=sdn CONF=$T/app.conf cluster_app 2 "command = $WORKER --ready-delay-ms 500"
 cp "$T/app.conf" "$T/good.conf"
 
 # 1. Start: STATUS while starting, READY=1 only once both workers serve.

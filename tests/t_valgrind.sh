@@ -20,16 +20,7 @@ if sanitized "$BIN"; then
 		skip "no build without sanitizers (make) for valgrind"
 fi
 
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-ready_timeout = 20s
-restart_delay = 50ms
-EOF
+cluster_app 2 "ready_timeout = 20s" "restart_delay = 50ms"
 bg_run valgrind --leak-check=full --error-exitcode=1 --track-fds=no \
 	--log-file="$T/vg.log" "$BIN" run "$T/app.conf" >"$T/master.log" 2>&1
 MASTER=$BG_PID

@@ -24,19 +24,9 @@
 #include <netinet/in.h>
 
 #include "clusterd.h"
+#include "check.h"
 
-static int	 nchecks, nfailed;
 static char	 tmpdir[] = "/tmp/test_config.XXXXXX";
-
-#define CHECK(cond, ...) do {						\
-	nchecks++;							\
-	if (!(cond)) {							\
-		nfailed++;						\
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
 
 static bool
 streq(const char *a, const char *b)

@@ -18,23 +18,13 @@
 #include <arpa/inet.h>
 
 #include "clusterd.h"
+#include "check.h"
 
 #define NSOCK	4
 #define NCONN	600
 #define SOME	30	/* hash spread: expect 150 each, ask for "some" */
 
-static int	 checks, fails;
 static int	 port;
-
-#define CHECK(cond, ...) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		fails++;						\
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
 
 static void
 die(const char *what)
@@ -333,6 +323,6 @@ main(void)
 	    "a round\n", NSOCK, NCONN);
 	test_group();
 	test_refused();
-	printf("test_steer: %d checks, %d failed\n", checks, fails);
-	return fails ? 1 : 0;
+	printf("test_steer: %d checks, %d failed\n", nchecks, nfailed);
+	return nfailed ? 1 : 0;
 }
