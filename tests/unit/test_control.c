@@ -8,18 +8,8 @@
 #include <string.h>
 
 #include "clusterd.h"
+#include "check.h"
 
-static int	 checks, fails;
-
-#define CHECK(cond, ...) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		fails++;						\
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
 
 /* Decode LINE (a whole request) and return the decoder's result. */
 static int
@@ -123,6 +113,6 @@ main(void)
 {
 	test_commands();
 	test_scale();
-	printf("test_control: %d checks, %d failed\n", checks, fails);
-	return fails ? 1 : 0;
+	printf("test_control: %d checks, %d failed\n", nchecks, nfailed);
+	return nfailed ? 1 : 0;
 }

@@ -16,18 +16,8 @@
 #include <unistd.h>
 
 #include "clusterd.h"
+#include "check.h"
 
-static int	 nchecks, nfailed;
-
-#define CHECK(cond, ...) do {						\
-	nchecks++;							\
-	if (!(cond)) {							\
-		nfailed++;						\
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
 
 static int
 parse(const char *s, struct notify_msg *m)
