@@ -94,3 +94,22 @@ sanitized() {
 }
 SAN=""
 sanitized "$(readlink -f "$CLUSTERD")" && SAN=1
+
+# need_nobody_python: skip unless root can act as `nobody` with a python3
+# it may run (a pyenv shim under /root is not one): sets AS_NOBODY (the
+# setpriv prefix) and PY. Scripts come on stdin, $T is ours only.
+need_nobody_python() {
+	local p
+	command -v setpriv >/dev/null || skip "setpriv missing"
+	id nobody >/dev/null 2>&1 || skip "no user nobody"
+	[ "$(id -u)" = 0 ] || skip "needs root (a second uid)"
+	AS_NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups"
+	PY=
+	for p in /usr/bin/python3 /usr/local/bin/python3 "$(command -v python3)"; do
+		$AS_NOBODY "$p" -c '' 2>/dev/null && { PY=$p; break; }
+	done
+	[ -n "$PY" ] || skip "no python3 that nobody can run"
+}
+
+# notify_socket_of PID: the NOTIFY_SOCKET a worker was given.
+notify_socket_of() { tr '\0' '\n' <"/proc/$1/environ" | sed -n 's/^NOTIFY_SOCKET=//p'; }

@@ -14,7 +14,7 @@
 
 start_cluster 2
 w=$(children "$MASTER" | head -1)
-NS=$(tr '\0' '\n' <"/proc/$w/environ" | sed -n 's/^NOTIFY_SOCKET=//p')
+NS=$(notify_socket_of "$w")
 case $NS in @*) ;; *) fail "NOTIFY_SOCKET '$NS' is not abstract" ;; esac
 nfds() { ls "/proc/$MASTER/fd" | wc -l; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$MASTER/status"; }

@@ -10,17 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-command -v setpriv >/dev/null || skip "setpriv missing"
-id nobody >/dev/null 2>&1 || skip "no user nobody"
-[ "$(id -u)" = 0 ] || skip "needs root (a second uid)"
-# A python3 that nobody may run (a pyenv shim under /root is not one);
-# its script comes on stdin, $T is ours only.
-AS_NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups"
-PY=
-for p in /usr/bin/python3 /usr/local/bin/python3 "$(command -v python3)"; do
-	$AS_NOBODY "$p" -c '' 2>/dev/null && { PY=$p; break; }
-done
-[ -n "$PY" ] || skip "no python3 that nobody can run"
+need_nobody_python
 
 PORT=$(free_port)
 WORKERS=1 cluster_conf "$T/app.conf" <<EOC

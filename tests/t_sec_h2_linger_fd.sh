@@ -8,22 +8,12 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-command -v setpriv >/dev/null || skip "setpriv missing"
-id nobody >/dev/null 2>&1 || skip "no user nobody"
-[ "$(id -u)" = 0 ] || skip "needs root (a second uid)"
-# A python3 that nobody may run (a pyenv shim under /root is not one);
-# its script comes on stdin, $T is ours only.
-AS_NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups"
-PY=
-for p in /usr/bin/python3 /usr/local/bin/python3 "$(command -v python3)"; do
-	$AS_NOBODY "$p" -c '' 2>/dev/null && { PY=$p; break; }
-done
-[ -n "$PY" ] || skip "no python3 that nobody can run"
+need_nobody_python
 
 LINGER=6
 start_cluster 1
 w=$(children "$MASTER" | head -1)
-NS=$(tr '\0' '\n' <"/proc/$w/environ" | sed -n 's/^NOTIFY_SOCKET=//p')
+NS=$(notify_socket_of "$w")
 # Sockets only: the master may open a pipe to hand fds to a closer thread.
 nfds() { find "/proc/$MASTER/fd" -lname 'socket:*' | wc -l; }
 fds0=$(nfds)
