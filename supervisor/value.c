@@ -100,59 +100,62 @@ value_int(const char *s, long long *ret)
 	return 0;
 }
 
-int
-value_duration(const char *s, double *ret_seconds)
+/* The units a number may carry, and what they multiply it by. */
+struct unit {
+	const char	*name;
+	double		 mult;
+};
+static const struct unit duration_units[] = {
+	{ "", 1 }, { "s", 1 }, { "ms", 0.001 }, { "m", 60 }, { "h", 3600 },
+	{ NULL, 0 },
+};
+static const struct unit size_units[] = {	/* any case */
+	{ "", 1 }, { "K", 1024.0 }, { "KB", 1024.0 },
+	{ "M", 1024.0 * 1024 }, { "MB", 1024.0 * 1024 },
+	{ "G", 1024.0 * 1024 * 1024 }, { "GB", 1024.0 * 1024 * 1024 },
+	{ NULL, 0 },
+};
+
+/* A number and one of units right after it: 0 with the product, or
+ * -EINVAL. */
+static int
+number_in(const char *s, const struct unit *units, bool anycase,
+    double *ret)
 {
 	const char	*u;
-	double		 v, mult;
+	double		 v;
+	int		 i;
 
 	if ((u = parse_number(s, &v)) == NULL)
 		return -EINVAL;
-	if (strcmp(u, "") == 0 || strcmp(u, "s") == 0)
-		mult = 1;
-	else if (strcmp(u, "ms") == 0)
-		mult = 0.001;
-	else if (strcmp(u, "m") == 0)
-		mult = 60;
-	else if (strcmp(u, "h") == 0)
-		mult = 3600;
-	else
+	for (i = 0; units[i].name != NULL; i++)
+		if ((anycase ? strcasecmp(u, units[i].name) :
+		    strcmp(u, units[i].name)) == 0) {
+			*ret = v * units[i].mult;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+int
+value_duration(const char *s, double *ret_seconds)
+{
+	double	 v;
+
+	if (number_in(s, duration_units, false, &v) < 0)
 		return -EINVAL;
-	*ret_seconds = v * mult;
+	*ret_seconds = v;
 	return 0;
 }
 
 int
 value_size(const char *s, uint64_t *ret_bytes)
 {
-	const char	*u;
-	double		 v, mult;
+	double	 v;
 
-	if ((u = parse_number(s, &v)) == NULL)
+	if (number_in(s, size_units, true, &v) < 0)
 		return -EINVAL;
-	if (*u == '\0')
-		mult = 1;
-	else {
-		switch (toupper((unsigned char)*u)) {
-		case 'K':
-			mult = 1024.0;
-			break;
-		case 'M':
-			mult = 1024.0 * 1024;
-			break;
-		case 'G':
-			mult = 1024.0 * 1024 * 1024;
-			break;
-		default:
-			return -EINVAL;
-		}
-		u++;
-		if (toupper((unsigned char)*u) == 'B')
-			u++;
-		if (*u != '\0')
-			return -EINVAL;
-	}
-	v = floor(v * mult);
+	v = floor(v);
 	if (v >= 9223372036854775808.0)		/* 2^63 */
 		return -EINVAL;
 	*ret_bytes = (uint64_t)v;
