@@ -93,17 +93,8 @@ note "3. symlinks at the log's and the pidfile's names (root, in \$T)"
 mkdir -m 0700 "$T/l" "$T/r"
 echo precious >"$T/precious"
 ln -s "$T/precious" "$T/l/app.log"
-PORT=$(free_port)
-cluster_conf "$T/app.conf" <<EOC
-log = $T/l/app.log
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-EOC
-sed -i -e "s|^pidfile = .*|pidfile = $T/r/master.pid|" \
-	-e "s|^control = .*|control = $T/r/control.sock|" "$T/app.conf"
+cluster_app "" "[cluster]" "log = $T/l/app.log" \
+	"pidfile = $T/r/master.pid" "control = $T/r/control.sock"
 timeout 10 "$CLUSTERD" start "$T/app.conf" >"$T/start3.out" 2>&1
 rc=$?
 [ -s "$T/r/master.pid" ] && track "$(cat "$T/r/master.pid")"

@@ -8,14 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-PORT=$(free_port)
-WORKERS=2 cluster_conf "$T/app.conf" <<EOC
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-EOC
+cluster_app 2
 cat >"$T/pty.py" <<'EOC'
 import fcntl, os, sys, termios
 clusterd, conf, pidfile, out = sys.argv[1:5]

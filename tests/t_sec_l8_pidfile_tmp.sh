@@ -18,16 +18,10 @@ long_pidfile() {
 	echo "$d/$name.pid"
 }
 PORT=$(free_port)
-conf() {
-	cluster_conf "$T/app.conf" <<EOC
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $WORKER
-ready = notify
-EOC
-	# Relative to the file's directory: the line stays under 4096 bytes.
-	sed -i "s|^pidfile = .*|pidfile = ${1#"$T"/}|" "$T/app.conf"
+conf() {	# conf PIDFILE: relative to the file's directory, so that the
+		# line stays under 4096 bytes
+	cluster_app "" "[listen]" "address = 127.0.0.1:$PORT" "[cluster]" \
+		"pidfile = ${1#"$T"/}"
 }
 
 pf=$(long_pidfile 4094)

@@ -7,13 +7,7 @@
 . "$(dirname "$0")/cluster.sh"
 
 conf() {	# conf WORKERS PORT COMMAND
-	WORKERS=$1 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$2
-[worker]
-command = $3
-ready = notify
-EOF
+	cluster_app "$1" "command = $3" "[listen]" "address = 127.0.0.1:$2"
 }
 PORT=$(free_port)
 P2=$(free_port)

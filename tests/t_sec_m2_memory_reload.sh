@@ -7,16 +7,10 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
-conf() {
-	WORKERS=2 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = /bin/sleep $1
-ready = delay
-ready_delay = 2s
-max_memory = 100K
-EOF
+conf() {	# conf SECONDS: the worker is /bin/sleep SECONDS
+	cluster_app 2 "command = /bin/sleep $1" "ready = delay" \
+		"ready_delay = 2s" "max_memory = 100K" "[listen]" \
+		"address = 127.0.0.1:$PORT"
 }
 cmd_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null; }
 old_left() {

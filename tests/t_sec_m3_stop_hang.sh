@@ -11,16 +11,8 @@ signal.signal(signal.SIGTERM, signal.SIG_IGN)
 os.setpgid(0, os.getpgid(os.getppid()))	# leave the group clusterd made
 time.sleep(1000)
 PY
-PORT=$(free_port)
-WORKERS=1 cluster_conf "$T/app.conf" <<EOF
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = python3 $T/pg.py
-ready = delay
-ready_delay = 200ms
-stop_timeout = 1s
-EOF
+cluster_app 1 "command = python3 $T/pg.py" "ready = delay" \
+	"ready_delay = 200ms" "stop_timeout = 1s"
 run_cluster "$T/app.conf"
 wait_started
 victim=$(children "$MASTER")

@@ -12,18 +12,9 @@
 . "$(dirname "$0")/cluster.sh"
 
 YES=$(command -v yes) || skip "no yes(1)"
-yes_conf() {
-	PORT=$(free_port)
-	WORKERS=1 cluster_conf "$T/app.conf" <<EOC
-$1
-[listen]
-address = 127.0.0.1:$PORT
-[worker]
-command = $YES
-ready = delay
-ready_delay = 100ms
-stop_timeout = 2s
-EOC
+yes_conf() {	# yes_conf [CLUSTER LINE]
+	cluster_app 1 "command = $YES" "ready = delay" "ready_delay = 100ms" \
+		"stop_timeout = 2s" "[cluster]" "$@"
 }
 status_answers() {
 	timeout 3 "$CLUSTERD" status "$T/app.conf" >"$T/st" 2>&1 ||
@@ -39,7 +30,7 @@ stops_in_5s() {
 note "1. stderr to a FIFO nobody reads"
 mkfifo "$T/fifo"
 exec 7<>"$T/fifo"	# keeps the FIFO open for reading; never reads
-yes_conf ""
+yes_conf
 bg_run "$CLUSTERD" run "$T/app.conf" 7<&- >"$T/fifo" 2>&1
 MASTER=$BG_PID
 wait_until 5 eval '[ "$(nchildren "$MASTER")" -ge 1 ]' || fail "no worker started"
