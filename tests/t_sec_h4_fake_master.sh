@@ -23,7 +23,7 @@ done
 chmod 755 "$T"
 mkdir -m 0777 "$T/pub" "$T/own"
 chown nobody "$T/pub"
-write_conf "$T/app.conf" <<CONF
+cat >"$T/app.conf" <<CONF
 [cluster]
 name = vapp
 control = $T/pub/control.sock

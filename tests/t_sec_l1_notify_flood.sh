@@ -2,9 +2,10 @@
 # Security L1: a local user (nobody) floods the master's NOTIFY_SOCKET for
 # 3 s. Its datagrams are dropped on their uid, before any /proc read: the
 # master spends under 40 us of CPU per datagram (about 100 us before, a
-# /proc walk each) and under half of the flood's length (it was about
-# all of it), workers still serve, and the flood is logged at most once
-# per 10 s. Then a root process that is not a worker
+# /proc walk each), `status` answers within 2 s while the flood runs, workers
+# still serve, and the flood is logged at most once per 10 s. (How much CPU
+# the master spends in all follows the sender's own speed: it must read
+# what comes, or workers' messages would find the queue full.) Then a root process that is not a worker
 # sends READY=1: that different problem must still be logged (one junk
 # datagram used to silence every later notify warning for good).
 . "$(dirname "$0")/lib.sh"
@@ -31,8 +32,14 @@ EOP
 hz=$(getconf CLK_TCK)
 c0=$(cpu_ticks "$MASTER")
 t0=$(now_ms)
-$AS_NOBODY "$PY" - "$NS" "$SECS" <"$T/flood.py" >"$T/flood.out" 2>&1 ||
-	fail "flood: $(cat "$T/flood.out")"
+$AS_NOBODY "$PY" - "$NS" "$SECS" <"$T/flood.py" >"$T/flood.out" 2>&1 &
+FLOOD=$!
+for i in 1 2 3; do
+	timeout 2 "$CLUSTERD" status "$T/app.conf" >/dev/null ||
+		fail "status did not answer within 2 s during the flood"
+done
+alive "$FLOOD" || note "the flood ended before the third status answer"
+wait "$FLOOD" || fail "flood: $(cat "$T/flood.out")"
 http_ok "http://127.0.0.1:$PORT/" || fail "no answer after the flood"
 "$CLUSTERD" status "$T/app.conf" >/dev/null || fail "no status after the flood"
 c1=$(cpu_ticks "$MASTER")
@@ -42,8 +49,6 @@ sent=$(sed -n 's/^sent \([0-9]*\),.*/\1/p' "$T/flood.out")
 [ "${sent:-0}" -gt 0 ] || fail "flood: $(cat "$T/flood.out")"
 us_per=$(( cpu_ms * 1000 / sent ))
 note "flood as nobody: $(cat "$T/flood.out"); master CPU $cpu_ms ms in $ms ms, $us_per us per datagram"
-[ $((cpu_ms * 2)) -lt "$ms" ] ||
-	fail "the master spent $cpu_ms ms of CPU in a $ms ms flood"
 [ "$us_per" -lt 40 ] || fail "the master spent $us_per us of CPU per datagram"
 n=$(grep -c "notify: .*not the workers' user" "$T/master.log")
 [ "$n" -ge 1 ] || fail "the flood was not logged"
