@@ -271,6 +271,7 @@ enum slot_event {
 	SE_NEW_READY,		/* the successor is ready */
 	SE_NEW_TIMEOUT,		/* the successor missed ready_timeout */
 	SE_NEW_EXIT,		/* the successor exited */
+	SE_RENEW,		/* its socket was replaced: a new worker */
 	SE_NEVENTS
 };
 
@@ -281,6 +282,7 @@ struct slot {
 	bool			 want_up;
 	unsigned		 want_gen;	/* what a new worker runs */
 	bool			 gen_waiting;	/* the reload waits for it */
+	bool			 renew;		/* its workers hold a dead socket */
 	/* Actual. */
 	struct worker		*cur;		/* serving (or starting) */
 	struct worker		*incoming;	/* its successor */

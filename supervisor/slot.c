@@ -45,6 +45,8 @@ static struct {
 	bool			 failfast;	/* until the first full start */
 	bool			 stopping;
 	bool			 steer_off;
+	bool			 renew;		/* some slot->renew is set */
+	int			 depth;		/* of slot_event calls */
 	ev_timer		 mem_w;
 	/* Pending for the current slot_event. */
 	int			 notes;
@@ -66,12 +68,15 @@ static const char *const event_names[SE_NEVENTS] = {
 	[SE_STOP_TIMEOUT] = "stop timeout", [SE_HUNG] = "hung",
 	[SE_BACKOFF_DONE] = "backoff done", [SE_QUEUE_EMPTY] = "queue empty",
 	[SE_NEW_READY] = "new ready", [SE_NEW_TIMEOUT] = "new ready timeout",
-	[SE_NEW_EXIT] = "new exit",
+	[SE_NEW_EXIT] = "new exit", [SE_RENEW] = "renew",
 };
 
 static void	 backoff_cb(struct ev_loop *, ev_timer *, int);
 static void	 drain_cb(struct ev_loop *, ev_timer *, int);
 static void	 mem_cb(struct ev_loop *, ev_timer *, int);
+static void	 socket_checked(struct listener *, struct slot *, int);
+static void	 renew_marked(void);
+static void	 settle(void);
 
 /* ------------------------------------------------------------------ */
 /* Backoff policy, pure.                                               */
@@ -168,10 +173,43 @@ repair_sockets(struct slot *s)
 	bool held = sl.procs->count(s->index) > 0;
 
 	for (l = cl.all; l != NULL; l = l->next)
-		if (held)
-			listen_check(l, s->index);
-		else
-			listen_repair(l, s->index);
+		socket_checked(l, s, held ? listen_check(l, s->index) :
+		    listen_repair(l, s->index));
+}
+
+/* listen_check (or listen_repair) said r for l: 2 means the socket was
+ * replaced, and the workers that hold the old one serve a dead socket. They
+ * are renewed (SE_RENEW) once the event that found it is over: this slot's,
+ * or every slot's for a shared socket. */
+static void
+socket_checked(struct listener *l, struct slot *s, int r)
+{
+	int i;
+
+	if (r != 2)
+		return;
+	sl.renew = true;
+	if (listen_per_worker(l))
+		s->renew = true;
+	else
+		for (i = 0; i < sl.nslots; i++)
+			sl.slots[i]->renew = true;
+}
+
+static void
+renew_marked(void)
+{
+	struct slot *s;
+	int i;
+
+	sl.renew = false;
+	for (i = 0; i < sl.nslots; i++) {
+		s = sl.slots[i];
+		if (!s->renew)
+			continue;
+		s->renew = false;
+		slot_event(s, s->cur, SE_RENEW, "its socket was replaced");
+	}
 }
 
 /* A worker of the slot exited: one that shut the socket down (or closed
@@ -182,7 +220,7 @@ check_sockets(struct slot *s)
 	struct listener *l;
 
 	for (l = cl.all; l != NULL; l = l->next)
-		listen_check(l, s->index);
+		socket_checked(l, s, listen_check(l, s->index));
 }
 
 /* Connections queued on a slot that goes into a long backoff are moved to
@@ -404,6 +442,21 @@ act_over_memory(struct slot *s, struct worker *w, const char *d)
 	return SLOT_REPLACING;
 }
 
+/* Its workers hold a socket that was replaced: a successor gets the new
+ * one (and takes over when ready), a starting worker is started anew. */
+static enum slot_state
+act_renew(struct slot *s, struct worker *w, const char *d)
+{
+	if (s->state == SLOT_STARTING) {
+		retire_cur(s, "its socket was replaced");
+		return start(s);
+	}
+	retire_incoming(s, "its socket was replaced");
+	if ((s->incoming = spawn(s)) == NULL)
+		return SLOT_READY;
+	return SLOT_REPLACING;
+}
+
 static enum slot_state
 act_ready(struct slot *s, struct worker *w, const char *d)
 {
@@ -536,6 +589,7 @@ static slot_action *const slot_table[SLOT_NSTATES][SE_NEVENTS] = {
 		[SE_READY]		= act_ready,
 		[SE_READY_TIMEOUT]	= act_ready_timeout,
 		[SE_EXIT]		= act_crashed,
+		[SE_RENEW]		= act_renew,
 	},
 	[SLOT_READY] = {
 		[SE_WANT_DOWN]		= act_drain,
@@ -544,6 +598,7 @@ static slot_action *const slot_table[SLOT_NSTATES][SE_NEVENTS] = {
 		[SE_OVER_MEMORY]	= act_over_memory,
 		[SE_EXIT]		= act_crashed,
 		[SE_HUNG]		= act_hung,
+		[SE_RENEW]		= act_renew,
 	},
 	[SLOT_REPLACING] = {
 		[SE_WANT_DOWN]		= act_drain,
@@ -554,6 +609,7 @@ static slot_action *const slot_table[SLOT_NSTATES][SE_NEVENTS] = {
 		[SE_NEW_READY]		= act_handover,
 		[SE_NEW_TIMEOUT]	= act_new_failed,
 		[SE_NEW_EXIT]		= act_new_failed,
+		[SE_RENEW]		= act_renew,
 	},
 	[SLOT_DRAINING] = {
 		[SE_WANT_UP]		= act_undrain,
@@ -610,6 +666,19 @@ retired_event(struct worker *w, enum slot_event ev, const char *detail)
 	}
 }
 
+/* After the outermost event: renew what holds a replaced socket; once
+ * stopping and no worker is left, tell the cluster. */
+static void
+settle(void)
+{
+	if (sl.depth > 0)
+		return;
+	if (sl.renew && !sl.stopping)
+		renew_marked();
+	if (sl.stopping && sl.procs->count(-1) == 0)
+		sl.hooks->gone();
+}
+
 /* The only writer of s->state; logs "slot 2: ready -[exit: code 3]->
  * backoff". w is the worker the event is about, or NULL. */
 void
@@ -625,6 +694,7 @@ slot_event(struct slot *s, struct worker *w, enum slot_event ev,
 		    state_names[from], event_names[ev]);
 		return;
 	}
+	sl.depth++;
 	sl.notes = 0;
 	to = act(s, w, detail);
 	s->state = to;
@@ -638,8 +708,8 @@ slot_event(struct slot *s, struct worker *w, enum slot_event ev,
 	    event_names[ev], d ? ": " : "", d ? d : "", state_names[to]);
 	slot_steer_refresh();
 	deliver(s);
-	if (sl.stopping && sl.procs->count(-1) == 0)
-		sl.hooks->gone();
+	sl.depth--;
+	settle();
 }
 
 /* What the process layer reports, in the slot's terms. */
@@ -664,8 +734,7 @@ slot_worker_event(struct worker *w, enum slot_event ev, const char *detail)
 			return;
 	} else if (s == NULL || w != s->cur) {
 		retired_event(w, ev, detail);
-		if (sl.stopping && sl.procs->count(-1) == 0)
-			sl.hooks->gone();
+		settle();
 		return;
 	}
 	slot_event(s, w, ev, detail);

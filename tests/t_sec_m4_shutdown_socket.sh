@@ -6,7 +6,8 @@
 # exits the master checks the socket (SO_ACCEPTCONN) and listen()s it again:
 # after the reload the port answers again within 5 s, served by the new
 # generation. One slot, so no other reuseport member hides a dead socket;
-# per-worker and shared sockets alike.
+# per-worker and shared sockets alike. A unix: socket cannot listen again
+# once shut down: it is replaced, and its workers are renewed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
@@ -62,4 +63,26 @@ EOF
 gen2() { [ "$(curl -s --max-time 1 "http://127.0.0.1:$PORT/")" = 2 ]; }
 round per-worker
 round shared
+
+# unix: a socket shut down cannot listen again. The master replaces it and
+# renews every worker that holds the dead one: the new path answers.
+NAME=ux cluster_app 2 "command = python3 $T/w.py" "stop_timeout = 5s" \
+	"[listen]" "address = unix:$T/app.sock"
+run_cluster "$T/ux.conf"
+wait_started
+ux() { curl -s --max-time 1 --unix-socket "$T/app.sock" http://x/; }
+assert_eq "$(ux)" 1 "unix: generation 1 serves"
+kill -HUP "$MASTER"
+wait_until 10 master_log_has "reloaded: generation 2" ||
+	fail "unix: reload: $(tail -5 "$T/master.log")"
+wait_until 5 master_log_has "(generation 1) exited" ||
+	fail "unix: old worker did not exit"
+uxgen2() { [ "$(ux)" = 2 ]; }
+wait_until 5 uxgen2 ||
+	fail "unix: socket dead after the old worker shut it down ($(tail -3 "$T/master.log"))"
+master_log_has "renew: its socket was replaced" || fail "unix: no renew logged"
+for i in 1 2 3 4 5 6; do assert_eq "$(ux)" 2 "unix: request $i"; done
+note "unix: the replaced socket is served by renewed workers"
+kill -TERM "$MASTER"
+wait "$MASTER"
 exit 0

@@ -301,6 +301,13 @@ test_reload(void)
 	STATE(s, SLOT_READY);
 	TOOK("start:104:g2 stop:101:TERM ready-hook:0");
 	CHECK(strcmp(s->last_exit, "max_memory") == 0, "last exit max_memory");
+
+	/* its socket was replaced: a successor on the new one */
+	slot_event(s, s->cur, SE_RENEW, "its socket was replaced");
+	STATE(s, SLOT_REPLACING);
+	slot_worker_event(s->incoming, SE_READY, NULL);
+	STATE(s, SLOT_READY);
+	TOOK("start:105:g2 stop:104:TERM ready-hook:0");
 }
 
 /* watchdog: SIGABRT, SIGKILL at the grace, then a crash backoff */
