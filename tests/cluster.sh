@@ -113,3 +113,18 @@ need_nobody_python() {
 
 # notify_socket_of PID: the NOTIFY_SOCKET a worker was given.
 notify_socket_of() { tr '\0' '\n' <"/proc/$1/environ" | sed -n 's/^NOTIFY_SOCKET=//p'; }
+
+# status_answers_for MS WHAT: `status` asked back to back for MS ms, each
+# answer within 1 s, else fail naming WHAT; sets N (answers) and WORST (ms).
+status_answers_for() {
+	local t_end=$(( $(now_ms) + $1 )) t0 dt
+	N=0 WORST=0
+	while [ "$(now_ms)" -lt "$t_end" ]; do
+		t0=$(now_ms)
+		timeout 1 "$CLUSTERD" status "$T/app.conf" >"$T/st" 2>&1 ||
+			fail "status got no answer within 1 s $2 (master wchan: $(cat "/proc/$MASTER/wchan" 2>/dev/null))"
+		dt=$(( $(now_ms) - t0 ))
+		[ "$dt" -gt "$WORST" ] && WORST=$dt
+		N=$((N + 1))
+	done
+}

@@ -92,18 +92,8 @@ flushed() { grep -q "flush uid 0 " "$T/fuse.out"; }
 wait_until 5 flushed || fail "the master never closed the passed fd: $(cat "$T/fuse.out")"
 note "$(grep 'flush uid 0' "$T/fuse.out")"
 
-n=0 worst=0
-t_end=$(( $(now_ms) + 3000 ))
-while [ "$(now_ms)" -lt "$t_end" ]; do
-	t0=$(now_ms)
-	timeout 1 "$CLUSTERD" status "$T/app.conf" >"$T/st" 2>&1 ||
-		fail "status got no answer within 1 s while a FLUSH hangs (master wchan: $(cat "/proc/$MASTER/wchan" 2>/dev/null))"
-	dt=$(( $(now_ms) - t0 ))
-	[ "$dt" -gt "$worst" ] && worst=$dt
-	n=$((n + 1))
-	sleep 0.2
-done
-note "$n status answers while the FLUSH hangs, slowest $worst ms"
+status_answers_for 3000 "while a FLUSH hangs"
+note "$N status answers while the FLUSH hangs, slowest $WORST ms"
 http_ok "http://127.0.0.1:$PORT/" || fail "no HTTP answer"
 fpid=$(sed -n 's/^flush uid 0 pid \([0-9]*\)$/\1/p' "$T/fuse.out" | head -1)
 note "master $MASTER, threads: $(ls "/proc/$MASTER/task" | tr '\n' ' ')"

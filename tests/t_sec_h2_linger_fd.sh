@@ -43,24 +43,10 @@ wait_until 10 passed || fail "attacker: $(cat "$T/linger.out")"
 note "$(cat "$T/linger.out")"
 
 # For the linger time and a bit: status answers, each within 1 s.
-t_end=$(( $(now_ms) + (LINGER + 1) * 1000 ))
-n=0 worst=0
-while [ "$(now_ms)" -lt "$t_end" ]; do
-	t0=$(now_ms)
-	timeout 1 "$CLUSTERD" status "$T/app.conf" >"$T/st" 2>&1 ||
-		fail "status got no answer within 1 s, $(( t0 - t_end + (LINGER + 1) * 1000 )) ms after the fd was passed (master wchan: $(cat "/proc/$MASTER/wchan" 2>/dev/null))"
-	dt=$(( $(now_ms) - t0 ))
-	[ "$dt" -gt "$worst" ] && worst=$dt
-	n=$((n + 1))
-	sleep 0.2
-done
-note "$n status answers during the linger time, slowest $worst ms"
+status_answers_for $(( (LINGER + 1) * 1000 )) "during the linger time"
+note "$N status answers during the linger time, slowest $WORST ms"
 fds_back() { [ "$(nfds)" -le "$fds0" ]; }
 wait_until 3 fds_back || fail "master sockets $fds0 -> $(nfds): the passed one stays open"
 kill "$ATT" 2>/dev/null
-kill -TERM "$MASTER"
-wait "$MASTER"
-assert_eq "$?" 0 "master exit status"
-grep -q 'LeakSanitizer\|AddressSanitizer' "$T/master.log" &&
-	fail "sanitizer report: $(grep -A10 -m1 Sanitizer "$T/master.log")"
+stop_master_clean
 exit 0
