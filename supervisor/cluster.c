@@ -113,7 +113,6 @@ cluster_stop(const char *why)
 	log_notice("stopping: %s", why);
 	cl.phase = PHASE_STOPPING;
 	cl.stop_started = ev_now(cl.loop);
-	cl.nkilled = -worker_nkilled();	/* counts the kills from now */
 	worker_kill_leftovers();
 	notify_systemd("STOPPING=1\nSTATUS=stopping: %s", why);
 	reload_abort("the cluster is stopping");
@@ -267,12 +266,11 @@ watch_signals(void)
 static void
 teardown(void)
 {
-	cl.nkilled += worker_nkilled();
 	log_notice("%s: master %ld exiting (%s, %.1fs to stop%s)",
 	    cl.cfg->name, (long)cl.master_pid,
 	    cl.exit_code ? "start failed" : "stopped",
 	    ev_now(cl.loop) - cl.stop_started,
-	    cl.nkilled ? ", workers killed" : "");
+	    worker_nkilled() ? ", workers killed" : "");
 	control_stopped();
 	notify_close();
 	daemon_remove_pidfile();

@@ -318,7 +318,6 @@ struct cluster {
 
 	bool			 steer_disabled;	/* CLUSTERD_NO_STEER */
 	int			 exit_code;
-	int			 nkilled;	/* SIGKILLed at stop */
 	ev_tstamp		 stop_started;
 	ev_signal		 sig_w[8];
 };
@@ -393,7 +392,7 @@ struct worker *worker_find_pid(pid_t);
 struct worker *worker_list(void);	/* every live process, ->next */
 void	 worker_adopt(struct worker *);	/* a worker made by the caller */
 void	 worker_kill_all(void);
-int	 worker_nkilled(void);		/* SIGKILLed since the start */
+int	 worker_nkilled(void);		/* SIGKILLed since the stop began */
 uint64_t worker_rss(pid_t);
 
 /* slot.c: the supervision table; the only writer of a slot's state. */

@@ -724,10 +724,10 @@ control_stopped(void)
 	ev_now_update(cl.loop);
 	n = snprintf(msg, sizeof msg, "%d\nstopped in %.1fs", EXIT_OK,
 	    ev_now(cl.loop) - cl.stop_started);
-	if (cl.nkilled > 0)
+	if (worker_nkilled() > 0)
 		n += snprintf(msg + n, sizeof msg - (size_t)n,
-		    ", %d worker%s SIGKILLed", cl.nkilled,
-		    cl.nkilled == 1 ? "" : "s");
+		    ", %d worker%s SIGKILLed", worker_nkilled(),
+		    worker_nkilled() == 1 ? "" : "s");
 	n += snprintf(msg + n, sizeof msg - (size_t)n, "\n");
 	while ((c = ctl.clients) != NULL) {
 		if (c->state == CLIENT_WAITING && c->op == CONTROL_STOP) {

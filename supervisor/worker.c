@@ -28,7 +28,8 @@ static struct {
 	worker_report_fn	*report;
 	struct worker		*all;		/* every live process */
 	int			 nkilled;
-	bool			 leftovers;	/* kill what exits leave */
+	bool			 leftovers;	/* stopping: kill what exits leave,
+						 * count the SIGKILLs */
 	const char		*notify_name;
 } wk;
 
@@ -281,7 +282,7 @@ worker_kill(struct worker *w)
 	if (!w->killed) {
 		log_warn("slot %d: pid %ld: killing its process group",
 		    w->slot, (long)w->pid);
-		wk.nkilled++;
+		wk.nkilled += wk.leftovers;	/* counted at stop only */
 	}
 	w->killed = true;
 	w->stopping = true;
