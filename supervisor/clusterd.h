@@ -244,6 +244,23 @@ struct worker {
 	struct worker		*next;		/* in the worker list */
 };
 
+/* Why a slot's worker was replaced make-before-break, and how workers
+ * ended: the label values of the metrics in clusterd.8. */
+enum recycle_reason {
+	RECYCLE_MEMORY = 0,	/* above max_memory */
+	RECYCLE_LIFETIME,	/* older than max_lifetime */
+	RECYCLE_REQUEST,	/* it asked: X_CLUSTERD_RECYCLE=1 */
+	RECYCLE_WATCHDOG,	/* no WATCHDOG=1 in time */
+	RECYCLE_STALL,		/* its accept queue stopped moving */
+	RECYCLE_NREASONS
+};
+enum exit_reason {
+	EXIT_CRASH = 0,		/* an exit the master did not ask for */
+	EXIT_STOPPED,		/* after the master asked it to stop */
+	EXIT_KILLED,		/* SIGKILLed by the master */
+	EXIT_NREASONS
+};
+
 /* The slot states of clusterd.8 SUPERVISION, and what can happen to one. */
 enum slot_state {
 	SLOT_STOPPED = 0,	/* no worker: not wanted, or the cluster stops */
@@ -289,6 +306,12 @@ struct slot {
 	unsigned		 restarts;
 	double			 backoff;	/* next restart delay */
 	char			 last_exit[64];
+	/* Counters for status and metrics: they live as long as the master
+	 * (a reload or an upgrade keeps them). */
+	unsigned long		 recycles[RECYCLE_NREASONS];
+	double			 cpu_dead;	/* CPU s of its finished workers */
+	char			 last_replace[32];	/* why its worker was last
+							 * replaced, "" if never */
 	ev_timer		 backoff_w;
 	ev_timer		 drain_w;	/* scale-down: queue empty? */
 	ev_tstamp		 drain_until;
@@ -300,6 +323,7 @@ struct slot {
 enum cluster_phase {
 	PHASE_STARTING = 0,	/* never been ready yet */
 	PHASE_RUNNING,
+	PHASE_LAME_DUCK,	/* stop_delay: still serving, /readyz 503 */
 	PHASE_STOPPING,
 };
 
@@ -320,6 +344,10 @@ struct cluster {
 	int			 exit_code;
 	ev_tstamp		 stop_started;
 	ev_signal		 sig_w[8];
+	/* Counters (metrics): as long as the master lives. */
+	unsigned long		 exits[EXIT_NREASONS];
+	unsigned long		 reloads_ok, reloads_failed;
+	double			 reload_duration;	/* the last one, s */
 };
 
 extern struct cluster	cl;

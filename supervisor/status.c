@@ -178,6 +178,7 @@ phase_name(void)
 		return "starting";
 	case PHASE_RUNNING:
 		return "running";
+	case PHASE_LAME_DUCK:
 	case PHASE_STOPPING:
 		return "stopping";
 	}
