@@ -101,6 +101,10 @@ check-systemd: all
 bench: deps all
 	scripts/bench
 
+# real servers under clusterd: the table of clusterd.8 SERVERS
+bench-servers: deps all
+	scripts/bench-servers
+
 lint-man:
 	mandoc -Tlint -Wwarning man/clusterd.8 man/clusterd.conf.5
 
@@ -127,5 +131,5 @@ uninstall:
 clean:
 	rm -rf build clusterd clusterd-worker
 
-.PHONY: all units deps check check-systemd demo bench lint-man install uninstall clean \
+.PHONY: all units deps check check-systemd demo bench bench-servers lint-man install uninstall clean \
 	clusterd clusterd-worker	# the links follow BUILD (SANITIZE=1 or not)

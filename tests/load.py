@@ -5,8 +5,10 @@ Runs CONC threads for DURATION seconds against http://HOST:PORT/PATH, each
 sending requests one after another (a new connection per request, or
 keep-alive with --keepalive), and prints one JSON object: ok, non2xx,
 errors by kind (refused, reset, timeout, other), max and p99 latency (ms),
-requests slower than --slow-ms, distinct worker pids and slots seen.
-Stops by itself; loopback only.
+requests slower than --slow-ms, distinct worker pids and slots seen,
+`reused`: how many errors hit a connection that had already served (a
+server closing idle keep-alive connections), `retried`: how many requests
+--retry sent again. Stops by itself; loopback only.
 """
 import argparse, json, socket, threading, time, errno, sys
 
@@ -20,12 +22,15 @@ p.add_argument("--keepalive", action="store_true")
 p.add_argument("--timeout", type=float, default=5.0)
 p.add_argument("--slow-ms", type=float, default=200.0)
 p.add_argument("--stop-file", help="stop early when this file exists")
+p.add_argument("--retry", action="store_true",
+               help="retry once on a new connection when a reused one fails "
+                    "before any answer, as HTTP/1.1 clients may for GET")
 a = p.parse_args()
 
 lock = threading.Lock()
 res = {"ok": 0, "non2xx": 0, "refused": 0, "reset": 0, "timeout": 0,
        "other": 0, "slow": 0, "max_ms": 0.0, "pids": set(), "slots": set(),
-       "lat": [], "errors": []}
+       "lat": [], "errors": [], "reused": 0, "retried": 0}
 
 def parse(resp):
     head, _, body = resp.partition(b"\r\n\r\n")
@@ -53,8 +58,10 @@ def read_response(s):
         body += d
     return code, hdr
 
-def record(kind, ms, code=None, hdr=None, err=None):
+def record(kind, ms, code=None, hdr=None, err=None, reused=False):
     with lock:
+        if kind != "ok" and reused:
+            res["reused"] += 1
         if kind == "ok":
             if 200 <= code < 300:
                 res["ok"] += 1
@@ -88,6 +95,7 @@ def worker(deadline):
     req = ("GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (
         a.path, "" if a.keepalive else "Connection: close\r\n")).encode()
     s = None
+    served = 0      # answers on the connection s
     while time.time() < deadline:
         if a.stop_file and os.path.exists(a.stop_file):
             break
@@ -95,8 +103,23 @@ def worker(deadline):
         try:
             if s is None:
                 s = socket.create_connection((a.host, a.port), timeout=a.timeout)
+                served = 0
             s.sendall(req)
-            code, hdr = read_response(s)
+            try:
+                code, hdr = read_response(s)
+            except (ConnectionResetError, BrokenPipeError):
+                if not (a.retry and served > 0):
+                    raise
+                # The server closed an idle keep-alive connection as our
+                # request went out: nothing was processed, send it again.
+                s.close()
+                with lock:
+                    res["retried"] += 1
+                s = socket.create_connection((a.host, a.port), timeout=a.timeout)
+                served = 0
+                s.sendall(req)
+                code, hdr = read_response(s)
+            served += 1
             ms = (time.monotonic() - t0) * 1000
             record("ok", ms, code, hdr)
             if not a.keepalive or hdr.get(b"connection", b"").lower() == b"close":
@@ -104,7 +127,7 @@ def worker(deadline):
                 s = None
         except Exception as e:
             ms = (time.monotonic() - t0) * 1000
-            record(classify(e), ms, err=repr(e))
+            record(classify(e), ms, err=repr(e), reused=served > 0)
             if s is not None:
                 s.close()
                 s = None
