@@ -8,7 +8,7 @@ errors by kind (refused, reset, timeout, other), max and p99 latency (ms),
 requests slower than --slow-ms, distinct worker pids and slots seen,
 `reused`: how many errors hit a connection that had already served (a
 server closing idle keep-alive connections), `retried`: how many requests
---retry sent again. Stops by itself; loopback only.
+--retry sent again, `error_times`: when the errors happened (epoch s). Stops by itself; loopback only.
 """
 import argparse, json, socket, threading, time, errno, sys
 
@@ -30,7 +30,7 @@ a = p.parse_args()
 lock = threading.Lock()
 res = {"ok": 0, "non2xx": 0, "refused": 0, "reset": 0, "timeout": 0,
        "other": 0, "slow": 0, "max_ms": 0.0, "pids": set(), "slots": set(),
-       "lat": [], "errors": [], "reused": 0, "retried": 0}
+       "lat": [], "errors": [], "reused": 0, "retried": 0, "error_times": []}
 
 def parse(resp):
     head, _, body = resp.partition(b"\r\n\r\n")
@@ -73,6 +73,8 @@ def record(kind, ms, code=None, hdr=None, err=None, reused=False):
             res[kind] += 1
             if len(res["errors"]) < 20:
                 res["errors"].append("%s: %s" % (kind, err))
+            if len(res["error_times"]) < 1000:
+                res["error_times"].append(round(time.time(), 3))
         res["lat"].append(ms)
         if ms > res["max_ms"]:
             res["max_ms"] = ms
