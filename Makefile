@@ -100,6 +100,7 @@ check-systemd: all
 
 bench: deps all
 	scripts/bench
+	scripts/bench-surge
 
 lint-man:
 	mandoc -Tlint -Wwarning man/clusterd.8 man/clusterd.conf.5
