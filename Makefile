@@ -100,6 +100,7 @@ check-systemd: all
 
 bench: deps all
 	scripts/bench
+	scripts/bench-surge
 
 # real servers under clusterd: the table of clusterd.8 SERVERS
 bench-servers: deps all

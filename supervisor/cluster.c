@@ -318,6 +318,7 @@ cluster_run(struct config *c, int start_fd)
 		goto fail_system;
 	watch_signals();
 	slot_watch_memory(c->max_memory > 0);
+	slot_watch_stall(c->stall_timeout);
 	notify_watchdog_start();
 	cl.started = ev_now(cl.loop);
 	log_notice("%s: master %ld starting %d workers (generation 1)",

@@ -69,6 +69,12 @@ struct config_listen {
 	int			 line;		/* where the section starts */
 };
 
+/* A count written as N or N% (of the wanted workers): count_of(). */
+struct count_pct {
+	int			 n;
+	bool			 pct;
+};
+
 struct config {
 	char			*file;		/* absolute path of FILE */
 	char			*dir;		/* FILE's directory */
@@ -106,6 +112,8 @@ struct config {
 	double			 restart_delay_max;
 	double			 watchdog;	/* 0: off */
 	uint64_t		 max_memory;	/* bytes, 0: off */
+	struct count_pct	 reload_surge;	/* slots replaced at once */
+	double			 stall_timeout;	/* 0: off */
 
 	/* Runtime, not parsed: the master's bound listeners for listens[],
 	 * one reference each (reload_release drops them). */
@@ -142,6 +150,8 @@ extern const char *const env_reserved[];
 #define SUN_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 int	 value_int(const char *, long long *ret);
+/* What an N or N% count means for `of` workers: N%% rounded up, >= 1. */
+int	 count_of(const struct count_pct *, int of);
 int	 value_duration(const char *, double *ret_seconds);
 int	 value_size(const char *, uint64_t *ret_bytes);
 int	 value_signal(const char *, int *ret_signo);
@@ -156,6 +166,7 @@ int	 value_command(const char *, char ***ret_argv, const char **why);
 /* cpus.c                                                             */
 
 int	 cpus_available(void);		/* affinity mask capped by cpu.max */
+uint64_t mem_headroom(bool *limited);	/* cgroup's room, else MemAvailable */
 
 /* ------------------------------------------------------------------ */
 /* log.c: timestamped lines to stderr or the log file.                 */
@@ -269,6 +280,8 @@ enum slot_state {
 	SLOT_REPLACING,		/* serving, and its successor is starting */
 	SLOT_DRAINING,		/* its worker was told to stop */
 	SLOT_BACKOFF,		/* waiting to respawn after a failure */
+	SLOT_STALLED,		/* its worker stopped accepting: steered
+				 * away, its successor is starting */
 	SLOT_NSTATES
 };
 
@@ -289,6 +302,7 @@ enum slot_event {
 	SE_NEW_TIMEOUT,		/* the successor missed ready_timeout */
 	SE_NEW_EXIT,		/* the successor exited */
 	SE_RENEW,		/* its socket was replaced: a new worker */
+	SE_STALL,		/* its queue has not gone down: hung */
 	SE_NEVENTS
 };
 
@@ -312,6 +326,9 @@ struct slot {
 	double			 cpu_dead;	/* CPU s of its finished workers */
 	char			 last_replace[32];	/* why its worker was last
 							 * replaced, "" if never */
+	ev_tstamp		 stall_since;	/* queue waiting and not going
+						 * down since, 0: it moves */
+	int			 stall_queued;	/* at the last sample */
 	ev_timer		 backoff_w;
 	ev_timer		 drain_w;	/* scale-down: queue empty? */
 	ev_tstamp		 drain_until;
@@ -455,10 +472,12 @@ void	 slot_revert_gen(unsigned generation);
 void	 slot_stop_all(void);
 void	 slot_started(void);
 void	 slot_watch_memory(bool);
+void	 slot_watch_stall(double stall_timeout);	/* 0: off */
 int	 slot_count(void);
 struct slot *slot_get(int);
 int	 slot_wanted(void);
 int	 slot_ready_count(void);
+uint64_t slot_max_rss(void);		/* of the largest current worker */
 void	 slot_status_line(char *buf, size_t len, unsigned generation);
 bool	 slot_receiving(const struct slot *);
 const char *slot_state_name(enum slot_state);

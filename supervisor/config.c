@@ -70,6 +70,7 @@ enum key_type {
 	KT_DURATION,		/* double, seconds */
 	KT_SIZE,		/* uint64_t, bytes */
 	KT_SIGNAL,		/* int */
+	KT_COUNT,		/* struct count_pct: N, or N% */
 };
 
 /* Every key, in table order (config_needs_restart names the first). */
@@ -81,7 +82,7 @@ enum key_id {
 	KEY_COMMAND, KEY_DIRECTORY, KEY_ENV, KEY_READY, KEY_READY_DELAY,
 	KEY_READY_TIMEOUT, KEY_STOP_SIGNAL, KEY_STOP_TIMEOUT,
 	KEY_RESTART_DELAY, KEY_RESTART_DELAY_MAX, KEY_WATCHDOG,
-	KEY_MAX_MEMORY,
+	KEY_MAX_MEMORY, KEY_RELOAD_SURGE, KEY_STALL_TIMEOUT,
 	NKEYS
 };
 
@@ -155,7 +156,8 @@ static int	 key_fail(struct parse *, const struct key *, const char *, ...)
 static void	 format_duration(double, char *, size_t);
 static key_setter set_name, set_user, set_group, set_gid, set_path, set_dir,
 		    set_address, set_int, set_enum, set_mode, set_command,
-		    set_env, set_duration, set_size, set_signal, set_workers;
+		    set_env, set_duration, set_size, set_signal, set_workers,
+		    set_count;
 static bool	 same_str(const void *, const void *);
 static bool	 same_strv(const void *, const void *);
 static bool	 same_user(const struct config *, const struct config *);
@@ -195,6 +197,7 @@ static const struct {
 	[KT_DURATION]	= { set_duration, NULL,	     sizeof(double) },
 	[KT_SIZE]	= { set_size,	  NULL,	     sizeof(uint64_t) },
 	[KT_SIGNAL]	= { set_signal,	  NULL,	     sizeof(int) },
+	[KT_COUNT]	= { set_count,	  NULL,	     sizeof(struct count_pct) },
 };
 
 static const char *const sockets_words[] = { "per-worker", "shared", NULL };
@@ -266,6 +269,12 @@ static const struct key keys[NKEYS] = {
 	    .max = DURATION_MAX, .def = "0", .flags = K_RELOAD },
 	[KEY_MAX_MEMORY] = { SEC_WORKER, "max_memory", KT_SIZE,
 	    C(max_memory), .max = 1125899906842624.0, .def = "0",
+	    .flags = K_RELOAD },
+	[KEY_RELOAD_SURGE] = { SEC_WORKER, "reload_surge", KT_COUNT,
+	    C(reload_surge), .min = 1, .max = WORKERS_MAX, .def = "1",
+	    .flags = K_RELOAD },
+	[KEY_STALL_TIMEOUT] = { SEC_WORKER, "stall_timeout", KT_DURATION,
+	    C(stall_timeout), .max = DURATION_MAX, .def = "0",
 	    .flags = K_RELOAD },
 };
 
@@ -531,6 +540,29 @@ set_int(struct parse *p, const struct key *k, void *field, const char *v)
 		return key_fail(p, k, "%s out of range (%g..%g)", v, k->min,
 		    k->max);
 	*(int *)field = (int)n;
+	return 0;
+}
+
+/* N (min..max), or N% (1..100) of the wanted workers. */
+static int
+set_count(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	struct count_pct	*c = field;
+	char			 num[32];
+	size_t			 n = strlen(v);
+	bool			 pct = n > 0 && v[n - 1] == '%';
+	long long		 x;
+
+	if (n - pct >= sizeof num)
+		return key_fail(p, k, "bad value '%s' (expected N or N%%)", v);
+	memcpy(num, v, n - pct);
+	num[n - pct] = '\0';
+	if (value_int(num, &x) < 0 || x < (pct ? 1 : k->min) ||
+	    x > (pct ? 100 : k->max))
+		return key_fail(p, k, "bad value '%s' (expected %g..%g or "
+		    "1%%..100%%)", v, k->min, k->max);
+	c->n = (int)x;
+	c->pct = pct;
 	return 0;
 }
 

@@ -1,8 +1,9 @@
 /*
- * cpus.c - how many CPUs this process may use, for workers = auto: the
- * affinity mask, capped by a cgroup CPU quota (v2 cpu.max or v1
- * cpu.cfs_quota_us), which is what limits a container whose mask still
- * shows every CPU of the host.
+ * cpus.c - what the machine gives this process: how many CPUs, for
+ * workers = auto (the affinity mask, capped by a cgroup CPU quota: v2
+ * cpu.max or v1 cpu.cfs_quota_us, which is what limits a container whose
+ * mask still shows every CPU of the host), and how much memory is left,
+ * for the batches of a surge reload.
  */
 
 #include <errno.h>
@@ -144,4 +145,99 @@ cpus_available(void)
 	if (quota > 0 && quota < ncpu)
 		ncpu = quota;
 	return ncpu < 1 ? 1 : ncpu;
+}
+/* One number from a file of the cgroup directory dir; -1 for "max" or
+ * none. */
+static long long
+cgroup_number(const char *dir, const char *name)
+{
+	char		 path[PATH_MAX + 32], buf[64];
+	FILE		*fp;
+	long long	 v = -1;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if ((fp = fopen(path, "re")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof buf, fp) == NULL || sscanf(buf, "%lld", &v) != 1)
+		v = -1;
+	fclose(fp);
+	return v;
+}
+
+/* The least room (limit - usage) from the cgroup at rel up to the root
+ * of one hierarchy into *best (-1: no limit seen). */
+static void
+cgroup_room(const char *root, const char *rel, const char *limit,
+    const char *usage, long long *best)
+{
+	char		 dir[PATH_MAX], *slash;
+	long long	 max, cur;
+
+	if (snprintf(dir, sizeof dir, "%s%s", root, rel) >= (int)sizeof dir)
+		return;
+	for (;;) {
+		max = cgroup_number(dir, limit);
+		cur = cgroup_number(dir, usage);
+		/* v1 writes "no limit" as a page-rounded LLONG_MAX */
+		if (max >= 0 && max < (1LL << 62) && cur >= 0 &&
+		    (*best < 0 || max - cur < *best))
+			*best = max > cur ? max - cur : 0;
+		if (strlen(dir) <= strlen(root) ||
+		    (slash = strrchr(dir, '/')) == NULL)
+			break;
+		*slash = '\0';
+	}
+}
+
+/*
+ * Bytes of memory this process may still use: the least room its memory
+ * cgroups leave (v2 memory.max - memory.current, v1 memory.limit_in_bytes
+ * - memory.usage_in_bytes, from its cgroup up to the root); with no
+ * limit, MemAvailable. 0 when nothing can be read. *limited says which.
+ */
+uint64_t
+mem_headroom(bool *limited)
+{
+	char		*line = NULL, *ctl, *rel;
+	size_t		 linesz = 0;
+	FILE		*fp;
+	long long	 best = -1, kb;
+
+	*limited = false;
+	/* Lines of /proc/self/cgroup: "0::/path" (v2), "4:memory:/p" (v1) */
+	if ((fp = fopen("/proc/self/cgroup", "re")) != NULL) {
+		while (getline(&line, &linesz, fp) > 0) {
+			line[strcspn(line, "\n")] = '\0';
+			if ((ctl = strchr(line, ':')) == NULL ||
+			    (rel = strchr(ctl + 1, ':')) == NULL)
+				continue;
+			*rel++ = '\0';
+			ctl++;
+			if (*ctl == '\0') {
+				cgroup_room("/sys/fs/cgroup", rel, "memory.max",
+				    "memory.current", &best);
+				cgroup_room("/sys/fs/cgroup/unified", rel,
+				    "memory.max", "memory.current", &best);
+			} else if (strcmp(ctl, "memory") == 0)
+				cgroup_room("/sys/fs/cgroup/memory", rel,
+				    "memory.limit_in_bytes",
+				    "memory.usage_in_bytes", &best);
+		}
+		fclose(fp);
+	}
+	if (best >= 0) {
+		free(line);
+		*limited = true;
+		return (uint64_t)best;
+	}
+	if ((fp = fopen("/proc/meminfo", "re")) != NULL) {
+		while (getline(&line, &linesz, fp) > 0)
+			if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) {
+				best = kb * 1024;
+				break;
+			}
+		fclose(fp);
+	}
+	free(line);
+	return best > 0 ? (uint64_t)best : 0;
 }

@@ -27,6 +27,10 @@ static struct {
 	struct config		*cfg;		/* the new one */
 	unsigned		 generation;
 	int			 slot;		/* the roll's cursor */
+	int			 inflight;	/* of the batch, not done yet */
+	bool			 batching;	/* handing a batch out */
+	int			 batch_min;	/* smallest headroom-paced batch,
+						 * 0: none was */
 	int			 old_wanted;	/* undone if the roll fails */
 	struct waiter		 waiters[WAITERS_MAX];	/* this roll */
 	int			 nwaiters;
@@ -37,6 +41,7 @@ static struct {
 
 static void	 reload_start(void);
 static void	 reload_next(void);
+static int	 reload_batch(void);
 static int	 reload_listeners(struct config *, char *, size_t);
 static void	 reload_finish(bool ok, const char *msg);
 static int	 scale_to(int n, unsigned generation, char *err, size_t);
@@ -171,6 +176,8 @@ reload_start(void)
 	r.running = true;
 	r.generation = ++cl.last_generation;
 	r.slot = -1;
+	r.inflight = 0;
+	r.batch_min = 0;
 	r.old_wanted = slot_wanted();
 	/* systemd wants both in one datagram (Type=notify-reload). */
 	notify_systemd("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading "
@@ -207,21 +214,71 @@ reload_start(void)
 	reload_next();
 }
 
-/* The next wanted slot is asked for the new generation; slot.c answers
- * through reload_slot_done, at once when it already runs it. */
+/*
+ * The next batch of wanted slots is asked for the new generation, each
+ * replaced make-before-break on its own socket; slot.c answers through
+ * reload_slot_done, at once for a slot that already runs it. The batch
+ * after starts when the whole batch is done.
+ */
 static void
 reload_next(void)
 {
 	struct slot *s;
+	int n, started;
 
-	while (++r.slot < slot_count()) {
-		s = slot_get(r.slot);
-		if (!s->want_up)
-			continue;
-		slot_want_gen(s, r.generation);
-		return;
+	while (r.running && r.inflight == 0) {
+		n = reload_batch();
+		started = 0;
+		r.batching = true;
+		while (started < n && ++r.slot < slot_count()) {
+			s = slot_get(r.slot);
+			if (!s->want_up)
+				continue;
+			started++;
+			r.inflight++;
+			slot_want_gen(s, r.generation);
+			if (!r.running)
+				return;	/* it failed at once */
+		}
+		r.batching = false;
+		if (started == 0 && r.inflight == 0) {
+			reload_finish(true, NULL);
+			return;
+		}
 	}
-	reload_finish(true, NULL);
+}
+
+/*
+ * How many slots the next batch replaces: reload_surge, but no more than
+ * the memory left holds one more worker each. A worker's RSS counts the
+ * pages it shares with its siblings, so the largest one is the measure,
+ * not the sum.
+ */
+static int
+reload_batch(void)
+{
+	int		 surge = count_of(&r.cfg->reload_surge, slot_wanted());
+	uint64_t	 room, rss;
+	bool		 limited;
+	int		 fit;
+
+	if (surge <= 1)
+		return 1;
+	room = mem_headroom(&limited);
+	if ((rss = slot_max_rss()) == 0 || (room == 0 && !limited))
+		return surge;	/* nothing to measure by */
+	fit = room / rss > (uint64_t)surge ? surge : (int)(room / rss);
+	if (fit >= surge)
+		return surge;
+	if (fit < 1)
+		fit = 1;
+	log_notice("reload: batch of %d (reload_surge %d): the %.1f MiB "
+	    "the %s has left hold %d more worker%s of %.1f MiB", fit, surge,
+	    (double)room / 1048576, limited ? "cgroup" : "machine", fit,
+	    fit == 1 ? "" : "s", (double)rss / 1048576);
+	if (r.batch_min == 0 || fit < r.batch_min)
+		r.batch_min = fit;
+	return fit;
 }
 
 void
@@ -229,10 +286,11 @@ reload_slot_done(struct slot *s, bool ok, const char *why)
 {
 	char msg[256];
 
-	if (!r.running || s->index != r.slot)
+	if (!r.running || s->index > r.slot)
 		return;
 	if (ok) {
-		reload_next();
+		if (--r.inflight == 0 && !r.batching)
+			reload_next();
 		return;
 	}
 	snprintf(msg, sizeof msg, "slot %d: the new worker failed: %s",
@@ -317,8 +375,13 @@ reload_finish(bool ok, const char *why)
 		reload_release(cl.cfg);
 		cl.cfg = nc;
 		cl.generation = r.generation;
+		slot_watch_memory(nc->max_memory > 0);
+		slot_watch_stall(nc->stall_timeout);
 		result_add(&off, "reloaded: generation %u, %d/%d workers",
 		    r.generation, slot_ready_count(), slot_wanted());
+		if (r.batch_min > 0)
+			result_add(&off, " (memory headroom set the pace: "
+			    "batches of %d)", r.batch_min);
 		log_notice("%s", r.result);
 	} else {
 		result_add(&off, "reload to generation %u failed: %s",

@@ -48,6 +48,8 @@ static struct {
 	bool			 renew;		/* some slot->renew is set */
 	int			 depth;		/* of slot_event calls */
 	ev_timer		 mem_w;
+	ev_timer		 stall_w;	/* stall_timeout > 0: queues */
+	double			 stall_timeout;
 	/* Pending for the current slot_event. */
 	int			 notes;
 	bool			 done_ok;
@@ -58,6 +60,7 @@ static const char *const state_names[SLOT_NSTATES] = {
 	[SLOT_STOPPED] = "stopped", [SLOT_STARTING] = "starting",
 	[SLOT_READY] = "ready", [SLOT_REPLACING] = "replacing",
 	[SLOT_DRAINING] = "draining", [SLOT_BACKOFF] = "backoff",
+	[SLOT_STALLED] = "stalled",
 };
 
 static const char *const event_names[SE_NEVENTS] = {
@@ -68,12 +71,13 @@ static const char *const event_names[SE_NEVENTS] = {
 	[SE_STOP_TIMEOUT] = "stop timeout", [SE_HUNG] = "hung",
 	[SE_BACKOFF_DONE] = "backoff done", [SE_QUEUE_EMPTY] = "queue empty",
 	[SE_NEW_READY] = "new ready", [SE_NEW_TIMEOUT] = "new ready timeout",
-	[SE_NEW_EXIT] = "new exit", [SE_RENEW] = "renew",
+	[SE_NEW_EXIT] = "new exit", [SE_RENEW] = "renew", [SE_STALL] = "stall",
 };
 
 static void	 backoff_cb(struct ev_loop *, ev_timer *, int);
 static void	 drain_cb(struct ev_loop *, ev_timer *, int);
 static void	 mem_cb(struct ev_loop *, ev_timer *, int);
+static void	 stall_cb(struct ev_loop *, ev_timer *, int);
 static void	 socket_checked(struct listener *, struct slot *, int);
 static void	 renew_marked(void);
 static void	 settle(void);
@@ -160,6 +164,15 @@ stop_worker(struct worker *w, const char *why)
 {
 	if (w != NULL && !w->stopping)
 		sl.procs->stop(w, w->stop_signal, w->stop_timeout, why);
+}
+
+/* A hung worker without a successor: SIGABRT, then SIGKILL; its exit
+ * backs off like a crash. */
+static enum slot_state
+stall_failed(struct slot *s)
+{
+	sl.procs->stop(s->cur, SIGABRT, ABORT_GRACE_MAX, "stalled");
+	return SLOT_DRAINING;
 }
 
 /* The slot's sockets after its worker is gone: re-listen or reopen what
@@ -416,10 +429,24 @@ act_want_gen(struct slot *s, struct worker *w, const char *d)
 		return start(s);
 	case SLOT_BACKOFF:
 		return start(s);
+	case SLOT_STALLED:
+		/* Its successor is what the reload gets; the hung worker
+		 * goes when that one is ready. */
+		if (s->incoming->generation != s->want_gen) {
+			retire_incoming(s, "replaced");
+			if ((s->incoming = spawn(s)) == NULL)
+				return stall_failed(s);
+		}
+		return SLOT_STALLED;
 	case SLOT_REPLACING:
 		if (s->incoming->generation == s->want_gen)
 			return SLOT_REPLACING;
 		retire_incoming(s, "replaced");
+		if (s->cur->generation == s->want_gen) {
+			/* A failed reload wants back what still serves. */
+			s->gen_waiting = false;
+			return SLOT_READY;
+		}
 		break;
 	default:
 		return s->state;	/* a hung worker: SE_EXIT answers */
@@ -558,12 +585,50 @@ act_hung(struct slot *s, struct worker *w, const char *d)
 
 	set_last_exit(s, "watchdog timeout");
 	sl.procs->stop(w, SIGABRT, grace, "hung");
-	if (s->state == SLOT_REPLACING) {
+	if (s->state == SLOT_REPLACING || s->state == SLOT_STALLED) {
 		s->cur = s->incoming;	/* the new one is its successor */
 		s->incoming = NULL;
 		return SLOT_STARTING;
 	}
 	return SLOT_DRAINING;
+}
+
+/*
+ * Its queue has had connections waiting and has not gone down for
+ * stall_timeout: the worker no longer accepts. Steered away now (stalled
+ * is not receiving); a successor starts on the same socket and serves what
+ * is queued; the hung one gets SIGABRT once that one is ready.
+ */
+static enum slot_state
+act_stall(struct slot *s, struct worker *w, const char *d)
+{
+	s->recycles[RECYCLE_STALL]++;
+	snprintf(s->last_replace, sizeof s->last_replace, "stall");
+	set_last_exit(s, "stalled");
+	if ((s->incoming = spawn(s)) == NULL)
+		return stall_failed(s);
+	return SLOT_STALLED;
+}
+
+static enum slot_state
+act_stall_handover(struct slot *s, struct worker *w, const char *d)
+{
+	struct worker *old = s->cur;
+
+	s->cur = s->incoming;
+	s->incoming = NULL;
+	sl.procs->stop(old, SIGABRT, ABORT_GRACE_MAX, "stalled");
+	note_ready(s);
+	return SLOT_READY;
+}
+
+/* The successor of a hung worker failed: the hung one goes anyway, and
+ * the slot restarts like after a crash. */
+static enum slot_state
+act_stall_new_failed(struct slot *s, struct worker *w, const char *how)
+{
+	act_new_failed(s, w, how);
+	return stall_failed(s);
 }
 
 static enum slot_state
@@ -599,6 +664,7 @@ static slot_action *const slot_table[SLOT_NSTATES][SE_NEVENTS] = {
 		[SE_EXIT]		= act_crashed,
 		[SE_HUNG]		= act_hung,
 		[SE_RENEW]		= act_renew,
+		[SE_STALL]		= act_stall,
 	},
 	[SLOT_REPLACING] = {
 		[SE_WANT_DOWN]		= act_drain,
@@ -624,6 +690,16 @@ static slot_action *const slot_table[SLOT_NSTATES][SE_NEVENTS] = {
 		[SE_STOP]		= act_cancel_backoff,
 		[SE_WANT_GEN]		= act_want_gen,
 		[SE_BACKOFF_DONE]	= act_backoff_done,
+	},
+	[SLOT_STALLED] = {
+		[SE_WANT_DOWN]		= act_stop_now,
+		[SE_STOP]		= act_stop_now,
+		[SE_WANT_GEN]		= act_want_gen,
+		[SE_EXIT]		= act_promote,
+		[SE_HUNG]		= act_hung,
+		[SE_NEW_READY]		= act_stall_handover,
+		[SE_NEW_TIMEOUT]	= act_stall_new_failed,
+		[SE_NEW_EXIT]		= act_stall_new_failed,
 	},
 };
 
@@ -789,6 +865,53 @@ mem_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 }
 
+/*
+ * stall_timeout: once a second, the accept queue of every ready slot on
+ * its own sockets. A worker that accepts keeps it near 0 however slow its
+ * requests are; one that stays above 0 and never goes down for
+ * stall_timeout means nobody accepts. Slots that are not meant to accept
+ * (draining, scaled down, the cluster stopping) are not judged.
+ */
+static void
+stall_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	ev_tstamp now = ev_now(loop);
+	struct slot *s;
+	int i, q;
+
+	for (i = 0; i < sl.nslots; i++) {
+		s = sl.slots[i];
+		if (s->state != SLOT_READY || !s->want_up || sl.stopping ||
+		    cl.phase != PHASE_RUNNING || (q = queued(s)) == 0) {
+			s->stall_since = 0;
+			continue;
+		}
+		if (s->stall_since == 0 || q < s->stall_queued) {
+			s->stall_since = now;	/* it moved */
+			s->stall_queued = q;
+			continue;
+		}
+		s->stall_queued = q;
+		if (now - s->stall_since < sl.stall_timeout)
+			continue;
+		log_warn("slot %d: pid %ld accepted none of the %d connection(s) "
+		    "queued on its socket for %.1fs: hung, replacing it", i,
+		    (long)s->cur->pid, q, now - s->stall_since);
+		s->stall_since = 0;
+		slot_event(s, s->cur, SE_STALL, NULL);
+	}
+}
+
+void
+slot_watch_stall(double stall_timeout)
+{
+	sl.stall_timeout = stall_timeout;
+	if (stall_timeout > 0 && !ev_is_active(&sl.stall_w))
+		ev_timer_start(sl.loop, &sl.stall_w);
+	else if (stall_timeout <= 0)
+		ev_timer_stop(sl.loop, &sl.stall_w);
+}
+
 /* ------------------------------------------------------------------ */
 /* The table of slots, and the verbs of the layers above.              */
 
@@ -803,6 +926,7 @@ slot_init(struct ev_loop *loop, const struct slot_procs *procs,
 	sl.failfast = true;
 	sl.steer_off = steer_off;
 	ev_timer_init(&sl.mem_w, mem_cb, 1., 1.);
+	ev_timer_init(&sl.stall_w, stall_cb, 1., 1.);
 }
 
 void
@@ -811,6 +935,7 @@ slot_free_all(void)
 	int i;
 
 	ev_timer_stop(sl.loop, &sl.mem_w);
+	ev_timer_stop(sl.loop, &sl.stall_w);
 	for (i = 0; i < sl.nslots; i++) {
 		ev_timer_stop(sl.loop, &sl.slots[i]->backoff_w);
 		ev_timer_stop(sl.loop, &sl.slots[i]->drain_w);
@@ -908,6 +1033,11 @@ slot_revert_gen(unsigned gen)
 	for (i = 0; i < sl.nslots; i++) {
 		sl.slots[i]->want_gen = gen;
 		sl.slots[i]->gen_waiting = false;
+		/* Other slots of a failed batch: their successors go, their
+		 * old workers stay. */
+		if (sl.slots[i]->state == SLOT_REPLACING &&
+		    sl.slots[i]->incoming->generation != gen)
+			slot_event(sl.slots[i], NULL, SE_WANT_GEN, NULL);
 	}
 }
 
@@ -920,6 +1050,7 @@ slot_stop_all(void)
 
 	sl.stopping = true;
 	ev_timer_stop(sl.loop, &sl.mem_w);
+	ev_timer_stop(sl.loop, &sl.stall_w);
 	for (i = 0; i < sl.nslots; i++)
 		slot_event(sl.slots[i], NULL, SE_STOP, NULL);
 	if (sl.procs->count(-1) == 0)
@@ -978,6 +1109,7 @@ slot_worker_label(const struct slot *s, const struct worker *w)
 	case SLOT_STARTING:
 	case SLOT_READY:
 	case SLOT_DRAINING:
+	case SLOT_STALLED:
 		return state_names[s->state];
 	default:
 		return "draining";
@@ -1064,6 +1196,20 @@ slot_ready_count(void)
 	for (i = 0; i < sl.nslots; i++)
 		n += slot_receiving(sl.slots[i]);
 	return n;
+}
+
+/* The RSS of the largest current worker, 0 if none can be read. */
+uint64_t
+slot_max_rss(void)
+{
+	uint64_t rss, max = 0;
+	int i;
+
+	for (i = 0; i < sl.nslots; i++)
+		if (sl.slots[i]->cur != NULL &&
+		    (rss = sl.procs->rss(sl.slots[i]->cur->pid)) > max)
+			max = rss;
+	return max;
 }
 
 static void

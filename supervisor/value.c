@@ -78,6 +78,14 @@ parse_number(const char *s, double *ret)
 	return s;
 }
 
+int
+count_of(const struct count_pct *c, int of)
+{
+	int n = c->pct ? (int)(((long long)c->n * of + 99) / 100) : c->n;
+
+	return n < 1 ? 1 : n;
+}
+
 /* "-12", "300": a decimal integer (the table checks the range). */
 int
 value_int(const char *s, long long *ret)
