@@ -82,6 +82,7 @@ enum key_id {
 	KEY_READY_TIMEOUT, KEY_STOP_SIGNAL, KEY_STOP_TIMEOUT,
 	KEY_RESTART_DELAY, KEY_RESTART_DELAY_MAX, KEY_WATCHDOG,
 	KEY_MAX_MEMORY,
+	KEY_STOP_DELAY,
 	NKEYS
 };
 
@@ -266,6 +267,9 @@ static const struct key keys[NKEYS] = {
 	    .max = DURATION_MAX, .def = "0", .flags = K_RELOAD },
 	[KEY_MAX_MEMORY] = { SEC_WORKER, "max_memory", KT_SIZE,
 	    C(max_memory), .max = 1125899906842624.0, .def = "0",
+	    .flags = K_RELOAD },
+	[KEY_STOP_DELAY] = { SEC_CLUSTER, "stop_delay", KT_DURATION,
+	    C(stop_delay), .max = DURATION_MAX, .def = "0",
 	    .flags = K_RELOAD },
 };
 
