@@ -17,6 +17,8 @@
 
 static void	 cluster_stop(const char *why);
 static void	 cluster_stop_now(const char *why);
+static void	 stop_begin(const char *why);
+static void	 lame_duck_begin(const char *why);
 static void	 lame_duck_over(struct ev_loop *, ev_timer *, int);
 
 struct cluster	cl;
@@ -141,7 +143,8 @@ lame_duck_begin(const char *why)
 	cl.phase = PHASE_LAME_DUCK;
 	cl.stop_started = ev_now(cl.loop);
 	log_notice("stopping: %s: lame duck for %.1fs (sockets open, workers "
-	    "serving; another stop request cuts it short)", why, d);
+	    "serving; a second SIGTERM or `clusterd stop --now` cuts it "
+	    "short)", why, d);
 	notify_systemd("STOPPING=1\nSTATUS=stopping: lame duck for %.1fs", d);
 	ev_timer_set(&lame_w, d, 0.);
 	ev_timer_start(cl.loop, &lame_w);
