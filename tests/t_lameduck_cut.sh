@@ -5,7 +5,8 @@
 # the commands) and the cluster goes on serving. Under `clusterd start`:
 # `clusterd stop` during the lame duck waits for it, `clusterd stop --now`
 # cuts it and both return "stopped in"; `stop --now` of a running cluster
-# skips the lame duck.
+# skips the lame duck. A reload changes stop_delay: the stop after it uses
+# the new value.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
@@ -80,4 +81,17 @@ assert_contains "$out" "stopped in" "stop FILE --now"
 grep -q "lame duck" "$T/app.log" && fail "stop --now of a running cluster had a lame duck: $(grep "lame duck" "$T/app.log")"
 [ "$dt" -lt 10000 ] || fail "stop --now took $dt ms"
 wait_until 2 nothing_left || fail "processes left: $(leftovers)"
+
+# stop_delay is reloadable: 30 s in the file at start, 1 s after a reload.
+CONF=$T/reload.conf start_cluster 2 "[cluster]" "stop_delay = 30s"
+sed -i 's/^stop_delay = 30s$/stop_delay = 1s/' "$T/reload.conf"
+out=$("$CLUSTERD" reload "$T/reload.conf" 2>&1) || fail "reload of stop_delay: $out"
+assert_contains "$out" "reloaded: generation 2" "reload of stop_delay"
+t0=$(now_ms)
+kill -TERM "$MASTER"
+wait "$MASTER"; rc=$?
+dt=$(( $(now_ms) - t0 ))
+assert_eq "$rc" 0 "exit status after the reloaded stop_delay"
+master_log_has "lame duck for 1.0s" || fail "the reloaded stop_delay was not used: $(grep "lame duck" "$T/master.log")"
+[ "$dt" -ge 950 ] && [ "$dt" -lt 15000 ] || fail "stop with stop_delay 1 s took $dt ms"
 exit 0
