@@ -177,7 +177,8 @@ control_command(const char *path, const char *request, bool wait_exit,
     double timeout)
 {
 	char buf[8192], line[CONTROL_IN_MAX + 16];
-	bool is_stop = strcmp(request, "stop") == 0, got_code = false;
+	bool is_stop = strncmp(request, "stop", 4) == 0 &&
+	    (request[4] == '\0' || request[4] == ' '), got_code = false;
 	double deadline = timeout > 0 ? now_mono() + timeout : 0;
 	size_t have = 0;
 	ssize_t n;

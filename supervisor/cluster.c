@@ -16,8 +16,16 @@
 #include "clusterd.h"
 
 static void	 cluster_stop(const char *why);
+static void	 cluster_stop_now(const char *why);
+static void	 stop_begin(const char *why);
+static void	 lame_duck_begin(const char *why);
+static void	 lame_duck_over(struct ev_loop *, ev_timer *, int);
 
 struct cluster	cl;
+
+/* The lame duck: its timer and the request that began it. */
+static ev_timer	 lame_w;
+static char	 stop_why[96];
 
 static void	 slot_ready(struct slot *);
 static void	 slot_failed(struct slot *, const char *);
@@ -98,27 +106,103 @@ stopped(void)
  * Graceful stop: STOPPING=1; the master closes its own copies of
  * the listening sockets at once, so that once the workers stop accepting,
  * new clients are refused instead of queueing for nobody; every worker
- * gets stop_signal, SIGKILL after stop_timeout. A second stop kills now.
+ * gets stop_signal, SIGKILL after stop_timeout. A stop asked for again
+ * during it kills now.
  */
 static void
-cluster_stop(const char *why)
+stop_begin(const char *why)
 {
 	struct listener *l;
 
-	if (cl.phase == PHASE_STOPPING) {
-		log_warn("second stop request: killing every worker now");
-		worker_kill_all();
-		return;
-	}
+	ev_timer_stop(cl.loop, &lame_w);
 	log_notice("stopping: %s", why);
+	if (cl.phase != PHASE_LAME_DUCK)
+		cl.stop_started = ev_now(cl.loop);
 	cl.phase = PHASE_STOPPING;
-	cl.stop_started = ev_now(cl.loop);
 	worker_kill_leftovers();
 	notify_systemd("STOPPING=1\nSTATUS=stopping: %s", why);
 	reload_abort("the cluster is stopping");
 	for (l = cl.all; l != NULL; l = l->next)
 		listen_shut(l);
 	slot_stop_all();
+}
+
+/*
+ * The lame duck (stop_delay): a load balancer or Kubernetes takes the
+ * instance out of rotation while it is told to stop, so whatever it still
+ * sends must be served. For stop_delay every socket stays open and every
+ * worker serves (a crash still respawns), only reloads and scaling are
+ * refused; then the stop above. The delay is the one in force now.
+ */
+static void
+lame_duck_begin(const char *why)
+{
+	double d = cl.cfg->stop_delay;
+
+	snprintf(stop_why, sizeof stop_why, "%s", why);
+	cl.phase = PHASE_LAME_DUCK;
+	cl.stop_started = ev_now(cl.loop);
+	log_notice("stopping: %s: lame duck for %.1fs (sockets open, workers "
+	    "serving; a second SIGTERM or `clusterd stop --now` cuts it "
+	    "short)", why, d);
+	notify_systemd("STOPPING=1\nSTATUS=stopping: lame duck for %.1fs", d);
+	ev_timer_set(&lame_w, d, 0.);
+	ev_timer_start(cl.loop, &lame_w);
+}
+
+static void
+lame_duck_over(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	char why[sizeof stop_why + 64];
+
+	snprintf(why, sizeof why, "%s, after a %.1fs lame duck", stop_why,
+	    ev_now(loop) - cl.stop_started);
+	stop_begin(why);
+}
+
+/*
+ * TERM, INT, `clusterd stop`, a failed start. Once the cluster has been
+ * ready, stop_delay > 0 makes it a lame duck first. A second request
+ * (TERM/INT; `clusterd stop` joins instead, see control.c) cuts the lame
+ * duck short and the graceful stop begins; during the stop it kills now.
+ */
+static void
+cluster_stop(const char *why)
+{
+	char msg[sizeof stop_why + 64];
+
+	switch (cl.phase) {
+	case PHASE_STOPPING:
+		log_warn("second stop request: killing every worker now");
+		worker_kill_all();
+		return;
+	case PHASE_LAME_DUCK:
+		snprintf(msg, sizeof msg, "%s, lame duck cut short after %.1fs",
+		    why, ev_now(cl.loop) - cl.stop_started);
+		stop_begin(msg);
+		return;
+	case PHASE_RUNNING:
+		if (cl.cfg->stop_delay > 0) {
+			lame_duck_begin(why);
+			return;
+		}
+		break;
+	case PHASE_STARTING:
+		break;
+	}
+	stop_begin(why);
+}
+
+/* `clusterd stop --now`: no lame duck, or what is left of it cut short,
+ * or (during the stop) every worker killed now. */
+static void
+cluster_stop_now(const char *why)
+{
+	if (cl.phase == PHASE_RUNNING || cl.phase == PHASE_STARTING) {
+		stop_begin(why);
+		return;
+	}
+	cluster_stop(why);
 }
 
 static void
@@ -132,7 +216,11 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		cluster_stop(w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	case SIGHUP:
-		reload_request(NULL, NULL);
+		if (cl.phase == PHASE_LAME_DUCK || cl.phase == PHASE_STOPPING)
+			log_warn("SIGHUP: reload refused: the cluster is "
+			    "stopping");
+		else
+			reload_request(NULL, NULL);
 		break;
 	case SIGUSR1:
 		if (log_reopen() < 0)
@@ -142,8 +230,12 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		break;
 	case SIGTTIN:
 	case SIGTTOU:
-		if (cl.phase == PHASE_STOPPING)
+		if (cl.phase == PHASE_LAME_DUCK ||
+		    cl.phase == PHASE_STOPPING) {
+			log_warn("%s: scale refused: the cluster is stopping",
+			    w->signum == SIGTTIN ? "SIGTTIN" : "SIGTTOU");
 			break;
+		}
 		if (reload_scale(slot_wanted() + (w->signum == SIGTTIN ? 1 :
 		    -1), err, sizeof err) < 0)
 			log_warn("%s: %s", w->signum == SIGTTIN ? "SIGTTIN" :
@@ -245,6 +337,7 @@ bind_all(struct config *c, char *err, size_t errlen)
 	if (notify_open(err, errlen) < 0 ||
 	    control_listen(c->control, cluster_stop, err, errlen) < 0)
 		return -EIO;
+	control_on_stop_now(cluster_stop_now);
 	return 0;
 }
 
@@ -312,6 +405,7 @@ cluster_run(struct config *c, int start_fd)
 	 * ever; a blocked SIGTTOU lets the write through and still reaches
 	 * us when someone sends it. */
 	cl.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+	ev_timer_init(&lame_w, lame_duck_over, 0., 0.);
 	slot_init(cl.loop, &procs, &hooks, cl.steer_disabled);
 	worker_init(cl.loop, slot_worker_event, notify_socket_name());
 	if (bind_all(c, err, sizeof err) < 0)

@@ -92,6 +92,7 @@ struct config {
 	char			*log;		/* NULL: stderr (run) */
 	bool			 log_set;	/* log given in FILE */
 	char			*runtime_dir;	/* default dir of control/pid */
+	double			 stop_delay;	/* lame duck before a stop, s */
 
 	/* [listen ...] in file order */
 	struct config_listen	*listens;
@@ -560,6 +561,9 @@ struct control_client;
 int	 control_listen(const char *path, void (*stop)(const char *why),
 	    char *err, size_t errlen);
 void	 control_close(void);
+/* stop_now: what `clusterd stop --now` runs (no lame duck; during one or
+ * during the drain, cut what is left of it). */
+void	 control_on_stop_now(void (*stop_now)(const char *why));
 void	 control_stopped(void);		/* master about to exit */
 /* The request decoder, no I/O (exported for tests/fuzz/fuzz_control.c).
  * cmd indexes the command table. */
@@ -572,6 +576,7 @@ enum control_op {
 struct control_request {
 	enum control_op		 cmd;
 	bool			 json;		/* CONTROL_STATUS: "status json" */
+	bool			 now;		/* CONTROL_STOP: "stop now" */
 	int			 scale;		/* CONTROL_SCALE: N, +N or -N */
 	bool			 relative;	/* +N or -N */
 	char			 arg[16];	/* CONTROL_SCALE: as sent */

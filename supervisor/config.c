@@ -83,6 +83,7 @@ enum key_id {
 	KEY_READY_TIMEOUT, KEY_STOP_SIGNAL, KEY_STOP_TIMEOUT,
 	KEY_RESTART_DELAY, KEY_RESTART_DELAY_MAX, KEY_WATCHDOG,
 	KEY_MAX_MEMORY, KEY_RELOAD_SURGE, KEY_STALL_TIMEOUT,
+	KEY_STOP_DELAY,
 	NKEYS
 };
 
@@ -275,6 +276,9 @@ static const struct key keys[NKEYS] = {
 	    .flags = K_RELOAD },
 	[KEY_STALL_TIMEOUT] = { SEC_WORKER, "stall_timeout", KT_DURATION,
 	    C(stall_timeout), .max = DURATION_MAX, .def = "0",
+	    .flags = K_RELOAD },
+	[KEY_STOP_DELAY] = { SEC_CLUSTER, "stop_delay", KT_DURATION,
+	    C(stop_delay), .max = DURATION_MAX, .def = "0",
 	    .flags = K_RELOAD },
 };
 

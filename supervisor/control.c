@@ -9,9 +9,9 @@
  *	CODE\n TEXT
  * then closes the connection. CODE is the CLI's exit code; the CLI
  * prints TEXT (stdout for 0, else stderr) and exits with it. Commands:
- * `status`, `status json`, `reload`, `stop`, `scale N|+N|-N`. `reload`
- * answers when the roll is done; `stop` answers right before the master
- * exits and the connection closes when it is gone.
+ * `status`, `status json`, `reload`, `stop`, `stop now`, `scale N|+N|-N`.
+ * `reload` answers when the roll is done; `stop` answers right before the
+ * master exits and the connection closes when it is gone.
  *
  * Security: the socket is 0600 in a 0700 directory, and every connection is
  * checked with SO_PEERCRED besides: only root and the master's own user may
@@ -63,6 +63,7 @@ static struct {
 	struct control_client	*clients;
 	int			 nclients;
 	void			(*stop)(const char *why);	/* `stop` */
+	void			(*stop_now)(const char *why);	/* --now */
 } ctl = { .fd = -1 };
 
 static void	 accept_cb(struct ev_loop *, ev_io *, int);
@@ -152,6 +153,12 @@ fail:
 	if (fd != -1)
 		close(fd);
 	return -e;
+}
+
+void
+control_on_stop_now(void (*stop_now)(const char *))
+{
+	ctl.stop_now = stop_now;
 }
 
 static void
@@ -509,7 +516,7 @@ do_scale(struct control_client *c, const struct control_request *req)
 	long n = req->scale;
 	int r, old = slot_wanted();
 
-	if (cl.phase == PHASE_STOPPING) {
+	if (cl.phase == PHASE_STOPPING || cl.phase == PHASE_LAME_DUCK) {
 		client_reply_text(c, EXIT_FAILED, "scale refused: the cluster "
 		    "is stopping");
 		return;
@@ -538,13 +545,20 @@ do_stop(struct control_client *c, const struct control_request *req)
 {
 	char why[64], msg[160];
 
-	if (cl.phase == PHASE_STOPPING) {
-		/* Join the stop under way; TERM twice is how to kill now. */
+	snprintf(why, sizeof why, "clusterd stop%s (pid %ld)",
+	    req->now ? " --now" : "", (long)c->pid);
+	if (req->now && cl.phase != PHASE_STARTING && ctl.stop_now != NULL) {
+		/* No lame duck, or the rest of it (or of the drain) cut. */
+		ctl.stop_now(why);
+		return;
+	}
+	if (cl.phase == PHASE_STOPPING || cl.phase == PHASE_LAME_DUCK) {
+		/* Join the stop under way; TERM twice or `stop --now` is how
+		 * to cut it short. */
 		log_info("control: pid %ld: stop (already stopping)",
 		    (long)c->pid);
 		return;
 	}
-	snprintf(why, sizeof why, "clusterd stop (pid %ld)", (long)c->pid);
 	if (cl.phase == PHASE_STARTING) {
 		/* A `start` waiting for readiness hears why it never came. */
 		snprintf(msg, sizeof msg, "%s: start interrupted: %s",
@@ -562,6 +576,7 @@ do_stop(struct control_client *c, const struct control_request *req)
 enum control_arg {
 	ARG_NONE = 0,		/* nothing after the command */
 	ARG_JSON,		/* nothing, or the word "json" */
+	ARG_NOW,		/* nothing, or the word "now" */
 	ARG_COUNT,		/* N, +N or -N */
 };
 
@@ -574,7 +589,7 @@ static const struct control_cmd {
 } control_cmds[] = {
 	[CONTROL_STATUS] = { "status", ARG_JSON, false, do_status },
 	[CONTROL_RELOAD] = { "reload", ARG_NONE, true, do_reload },
-	[CONTROL_STOP] = { "stop", ARG_NONE, true, do_stop },
+	[CONTROL_STOP] = { "stop", ARG_NOW, true, do_stop },
 	[CONTROL_SCALE] = { "scale", ARG_COUNT, false, do_scale },
 };
 #define NCONTROL_CMDS	(sizeof control_cmds / sizeof control_cmds[0])
@@ -611,6 +626,14 @@ parse_arg(const struct control_cmd *cmd, const char *arg,
 			return 0;
 		if (strcmp(arg, "json") == 0) {
 			req->json = true;
+			return 0;
+		}
+		break;
+	case ARG_NOW:
+		if (arg == NULL)
+			return 0;
+		if (strcmp(arg, "now") == 0) {
+			req->now = true;
 			return 0;
 		}
 		break;

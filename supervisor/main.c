@@ -24,6 +24,7 @@ struct invocation {
 	char	       **args;		/* the arguments after FILE */
 	bool		 opt;		/* the command's option was given */
 	const char	*opt_value;	/* and its value, if it takes one */
+	bool		 flag;		/* the command's flag word was given */
 };
 
 #define CMD_CLIENT	0x1	/* talks to a master: FILE optional with -s */
@@ -54,7 +55,7 @@ static const struct command {
 } commands[] = {
 	{ "start",   "start FILE", 0, 0, NULL, false, cmd_start },
 	{ "run",     "run FILE", 0, 0, NULL, false, cmd_run },
-	{ "stop",    "stop FILE [--timeout DURATION]", 0, CMD_CLIENT,
+	{ "stop",    "stop [--now] FILE [--timeout DURATION]", 0, CMD_CLIENT,
 	    "--timeout", true, cmd_stop },
 	{ "reload",  "reload FILE", 0, CMD_CLIENT, NULL, false, cmd_reload },
 	{ "status",  "status FILE [--json]", 0, CMD_CLIENT, "--json", false,
@@ -66,6 +67,14 @@ static const struct command {
 	{ "check",   "check FILE", 0, 0, NULL, false, cmd_check },
 };
 #define NCOMMANDS	(sizeof commands / sizeof commands[0])
+
+/* Flag words (no value) a command also takes, anywhere after its name. */
+static const struct {
+	const char	*command;
+	const char	*flag;
+} command_flags[] = {
+	{ "stop", "--now" },
+};
 
 static void __attribute__((noreturn))
 usage(FILE *f, int code)
@@ -191,7 +200,8 @@ cmd_stop(const struct invocation *inv)
 		    "duration above zero (e.g. 30s, 2m)\n", inv->opt_value);
 		return EXIT_USAGE;
 	}
-	return client(inv->file, "stop", true, timeout);
+	return client(inv->file, inv->flag ? "stop now" : "stop", true,
+	    timeout);
 }
 
 static int
@@ -276,9 +286,20 @@ static void
 parse_invocation(const struct command *cmd, int argc, char **argv,
     struct invocation *ret)
 {
-	int n = cmd->opt_value ? 2 : 1;
+	int n = cmd->opt_value ? 2 : 1, i, j;
+	size_t f;
 
 	memset(ret, 0, sizeof *ret);
+	for (f = 0; f < sizeof command_flags / sizeof command_flags[0]; f++) {
+		if (strcmp(command_flags[f].command, cmd->name) != 0)
+			continue;
+		for (i = j = 0; i < argc; i++)
+			if (strcmp(argv[i], command_flags[f].flag) == 0)
+				ret->flag = true;
+			else
+				argv[j++] = argv[i];
+		argc = j;
+	}
 	if (cmd->opt != NULL && argc >= n &&
 	    strcmp(argv[argc - n], cmd->opt) == 0 &&
 	    fits(cmd, argc - n, argv, ret)) {

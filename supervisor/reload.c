@@ -134,7 +134,7 @@ add_waiter(struct waiter *list, int *n, reload_reply_fn *fn, void *arg)
 void
 reload_request(reload_reply_fn *fn, void *arg)
 {
-	if (cl.phase == PHASE_STOPPING) {
+	if (cl.phase == PHASE_STOPPING || cl.phase == PHASE_LAME_DUCK) {
 		if (fn != NULL)
 			fn(arg, EXIT_FAILED,
 			    "reload refused: the cluster is stopping");

@@ -10,6 +10,7 @@
 #                               WatchdogSec= on a frozen master, stop
 #   clusterd-notify-reload@     reload by SIGHUP, a failed reload does not hang
 #   clusterd-example.socket     socket activation, restart behind the socket
+#   clusterd@duck.service       (lameduck.sh) systemctl stop with stop_delay
 # Needs root, debootstrap and the Debian archive for the first `setup`
 # (~1 min, ~260 MB in $HARNESS_DIR). Every check prints one line; the exit
 # status is 1 if any failed, 77 if the container cannot be had.
@@ -301,5 +302,6 @@ check "a new master: $(prop clusterd-example.service MainPID) (was $MAIN)" \
 ct systemctl stop clusterd-example.socket clusterd-example.service
 check "port refused once the socket unit stopped" port_refused "$P2"
 
+. "$(dirname "${BASH_SOURCE[0]}")/lameduck.sh"
 log "$failures check(s) failed"
 [ "$failures" -eq 0 ]

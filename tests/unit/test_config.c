@@ -447,6 +447,7 @@ test_defaults(const char *dir)
 	CHECK(c->user == NULL && c->group == NULL && c->uid == geteuid() &&
 	    c->gid == getegid(), "user/group");
 	CHECK(c->log == NULL && !c->log_set, "log");
+	CHECK(c->stop_delay == 0, "stop_delay %g", c->stop_delay);
 	if (geteuid() == 0)
 		CHECK(streq(c->runtime_dir, "/run/clusterd/minimal"),
 		    "runtime_dir '%s'", c->runtime_dir);
@@ -838,6 +839,7 @@ test_needs_restart(void)
 		{ { "", "", "", "" }, { "log = /tmp/x.log\n", "", "", "" },
 		    NULL },
 		{ { "", "", "", "" }, { "", "backlog = 5\n", "", "" }, NULL },
+		{ { "", "", "", "" }, { "stop_delay = 5s\n", "", "", "" }, NULL },
 		{ { "", "", "", "" }, { "", "", "", "env = A=1\n"
 		    "stop_timeout = 1s\nready = notify\n" }, NULL },
 		{ { "", "", "", "" }, { "", "", "[listen b]\naddress = :9\n", "" }, NULL },

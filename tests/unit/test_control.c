@@ -42,7 +42,9 @@ test_commands(void)
 		{ "clusterd/1 scale 1024\n", 0, CONTROL_SCALE, false, 1024, false },
 		{ "clusterd/1 status JSON\n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 status \n", -ENOSYS, 0, false, 0, false },
-		{ "clusterd/1 stop now\n", -ENOSYS, 0, false, 0, false },
+		{ "clusterd/1 stop now\n", 0, CONTROL_STOP, false, 0, false },
+		{ "clusterd/1 stop later\n", -ENOSYS, 0, false, 0, false },
+		{ "clusterd/1 stop now now\n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 reload json\n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 scale\n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 frob\n", -ENOSYS, 0, false, 0, false },
@@ -73,6 +75,9 @@ test_commands(void)
 		if (req.cmd == CONTROL_STATUS)
 			CHECK(req.json == t[i].json, "'%s': json %d",
 			    t[i].line, req.json);
+		if (req.cmd == CONTROL_STOP)
+			CHECK(req.now == (strstr(t[i].line, " now") != NULL),
+			    "'%s': now %d", t[i].line, req.now);
 		if (req.cmd == CONTROL_SCALE)
 			CHECK(req.scale == t[i].scale &&
 			    req.relative == t[i].relative, "'%s': %d %d",
