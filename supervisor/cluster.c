@@ -173,7 +173,7 @@ dir_of(const char *file, char *err, size_t errlen)
 
 /* Workers get the fd limit the master was started with; the master raises
  * its own. As PID 1 of a container, or a subreaper, orphans come to us;
- * libev reaps every child, known or not. */
+ * worker.c reaps every child, known or not. */
 static void
 setup_process(void)
 {
@@ -310,8 +310,19 @@ cluster_run(struct config *c, int start_fd)
 	 * down) caught by a handler made each write of a background master
 	 * to a `stty tostop` terminal raise SIGTTOU again and restart, for
 	 * ever; a blocked SIGTTOU lets the write through and still reaches
-	 * us when someone sends it. */
-	cl.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+	 * us when someone sends it. Not the default loop: that one reaps
+	 * children with waitpid, and worker.c reaps them with wait4 for
+	 * their CPU time. */
+	cl.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+	if (cl.loop == NULL) {
+		snprintf(err, sizeof err, "%s: cannot create the event loop",
+		    c->name);
+		log_err("%s", err);
+		daemon_started(EXIT_SYSTEM, err);
+		daemon_remove_pidfile();
+		reload_release(c);
+		return EXIT_SYSTEM;
+	}
 	slot_init(cl.loop, &procs, &hooks, cl.steer_disabled);
 	worker_init(cl.loop, slot_worker_event, notify_socket_name());
 	if (bind_all(c, err, sizeof err) < 0)

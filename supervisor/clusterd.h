@@ -86,6 +86,10 @@ struct config {
 	char			*log;		/* NULL: stderr (run) */
 	bool			 log_set;	/* log given in FILE */
 	char			*runtime_dir;	/* default dir of control/pid */
+	char			*admin;		/* as written, NULL: off */
+	struct config_listen	 admin_listen;	/* its address */
+	int			 ready_min;	/* /readyz: N, or N% */
+	bool			 ready_min_pct;
 
 	/* [listen ...] in file order */
 	struct config_listen	*listens;
@@ -227,6 +231,7 @@ struct worker {
 	bool			 killed;	/* SIGKILL sent */
 	bool			 hung;		/* watchdog fired */
 	char			 status[128];	/* last STATUS= */
+	double			 cpu_s;		/* at exit: wait4's rusage */
 	/* From the config it was started with: a reload may free that. */
 	enum ready_mode		 ready;
 	int			 stop_signal;
@@ -422,6 +427,7 @@ void	 worker_adopt(struct worker *);	/* a worker made by the caller */
 void	 worker_kill_all(void);
 int	 worker_nkilled(void);		/* SIGKILLed since the stop began */
 uint64_t worker_rss(pid_t);
+double	 worker_cpu(pid_t);		/* CPU s so far, /proc; 0: unknown */
 
 /* slot.c: the supervision table; the only writer of a slot's state. */
 struct slot_procs {		/* the process layer, as slot.c uses it */

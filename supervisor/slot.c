@@ -437,6 +437,8 @@ static enum slot_state
 act_over_memory(struct slot *s, struct worker *w, const char *d)
 {
 	set_last_exit(s, "max_memory");
+	s->recycles[RECYCLE_MEMORY]++;
+	snprintf(s->last_replace, sizeof s->last_replace, "memory");
 	if ((s->incoming = spawn(s)) == NULL)
 		return SLOT_READY;
 	return SLOT_REPLACING;
@@ -557,6 +559,8 @@ act_hung(struct slot *s, struct worker *w, const char *d)
 	    ABORT_GRACE_MAX;
 
 	set_last_exit(s, "watchdog timeout");
+	s->recycles[RECYCLE_WATCHDOG]++;
+	snprintf(s->last_replace, sizeof s->last_replace, "watchdog");
 	sl.procs->stop(w, SIGABRT, grace, "hung");
 	if (s->state == SLOT_REPLACING) {
 		s->cur = s->incoming;	/* the new one is its successor */
@@ -718,6 +722,8 @@ slot_worker_event(struct worker *w, enum slot_event ev, const char *detail)
 {
 	struct slot *s = w->slot < sl.nslots ? sl.slots[w->slot] : NULL;
 
+	if (s != NULL && ev == SE_EXIT)
+		s->cpu_dead += w->cpu_s;	/* before /proc loses it */
 	if (s != NULL && ev == SE_EXIT && (w == s->cur || w == s->incoming)) {
 		/* What it said last, for the start's error message. */
 		memcpy(s->tail, w->out.tail, sizeof s->tail);
