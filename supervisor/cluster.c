@@ -243,7 +243,8 @@ bind_all(struct config *c, char *err, size_t errlen)
 		listen_ref(c->lset[i]);
 	}
 	if (notify_open(err, errlen) < 0 ||
-	    control_listen(c->control, cluster_stop, err, errlen) < 0)
+	    control_listen(c->control, cluster_stop, err, errlen) < 0 ||
+	    admin_listen(c, err, errlen) < 0)
 		return -EIO;
 	return 0;
 }
@@ -272,6 +273,7 @@ teardown(void)
 	    ev_now(cl.loop) - cl.stop_started,
 	    worker_nkilled() ? ", workers killed" : "");
 	control_stopped();
+	admin_close();
 	notify_close();
 	daemon_remove_pidfile();
 	slot_free_all();
@@ -345,6 +347,7 @@ fail_system:
 	log_err("%s", err);
 	daemon_started(EXIT_SYSTEM, err);
 	control_close();
+	admin_close();
 	notify_close();
 	daemon_remove_pidfile();
 	reload_release(c);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -465,6 +466,11 @@ int	 slot_count(void);
 struct slot *slot_get(int);
 int	 slot_wanted(void);
 int	 slot_ready_count(void);
+/* CPU s of every worker that ran in the slot: finished ones (wait4) and
+ * the live ones (/proc); it never decreases. */
+double	 slot_cpu(const struct slot *);
+/* Connections queued on the slot's own sockets, -1: it has none. */
+int	 slot_queued(const struct slot *);
 void	 slot_status_line(char *buf, size_t len, unsigned generation);
 bool	 slot_receiving(const struct slot *);
 const char *slot_state_name(enum slot_state);
@@ -596,12 +602,21 @@ struct slot_row {
 	uint64_t	 rss;		/* bytes, 0: unknown */
 	char		 last_exit[64];	/* "": none */
 	char		 status[128];	/* the worker's last STATUS=, "" */
+	int		 queued;	/* the slot's accept queue, -1: shared */
+	double		 cpu_s;		/* the slot's CPU seconds */
 };
 /* Fill up to max rows, return how many there are (may be more than max:
  * call with max 0 to size the array). */
 int	 slot_rows(struct slot_row *rows, int max);
 /* The whole `status` answer into b: 0 or -ENOMEM. */
 int	 status_render(struct buf *b, bool json);
+
+/* admin.c: the admin endpoint (HTTP) of the master, in its loop. */
+int	 admin_listen(const struct config *, char *err, size_t errlen);
+void	 admin_close(void);
+
+/* metrics.c: Prometheus text format 0.0.4, computed when scraped. */
+int	 metrics_render(FILE *);
 
 /* client.c: the CLI side of the control socket. Send one request, print
  * the answer, return the exit code. wait_exit: wait for the master to

@@ -82,6 +82,7 @@ enum key_id {
 	KEY_READY_TIMEOUT, KEY_STOP_SIGNAL, KEY_STOP_TIMEOUT,
 	KEY_RESTART_DELAY, KEY_RESTART_DELAY_MAX, KEY_WATCHDOG,
 	KEY_MAX_MEMORY,
+	KEY_ADMIN, KEY_READY_MIN,
 	NKEYS
 };
 
@@ -155,7 +156,8 @@ static int	 key_fail(struct parse *, const struct key *, const char *, ...)
 static void	 format_duration(double, char *, size_t);
 static key_setter set_name, set_user, set_group, set_gid, set_path, set_dir,
 		    set_address, set_int, set_enum, set_mode, set_command,
-		    set_env, set_duration, set_size, set_signal, set_workers;
+		    set_env, set_duration, set_size, set_signal, set_workers,
+		    set_admin, set_ready_min;
 static bool	 same_str(const void *, const void *);
 static bool	 same_strv(const void *, const void *);
 static bool	 same_user(const struct config *, const struct config *);
@@ -267,6 +269,12 @@ static const struct key keys[NKEYS] = {
 	[KEY_MAX_MEMORY] = { SEC_WORKER, "max_memory", KT_SIZE,
 	    C(max_memory), .max = 1125899906842624.0, .def = "0",
 	    .flags = K_RELOAD },
+	/* Bound once at start, like a listener, but never a worker's. */
+	[KEY_ADMIN] = { SEC_CLUSTER, "admin", KT_ADDRESS, C(admin),
+	    .set = set_admin },
+	[KEY_READY_MIN] = { SEC_CLUSTER, "ready_min", KT_INT, C(ready_min),
+	    .min = 1, .max = WORKERS_MAX, .def = "1", .flags = K_RELOAD,
+	    .set = set_ready_min },
 };
 
 #undef C
@@ -517,6 +525,47 @@ set_address(struct parse *p, const struct key *k, void *field, const char *v)
 	if (value_address(v, p->cfg->dir, &p->cfg->listens[p->cur],
 	    &why) < 0)
 		return key_fail(p, k, "%s: %s", v, why);
+	return 0;
+}
+
+/* admin: an address parsed like a listener's, into cfg->admin_listen. */
+static int
+set_admin(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	struct config_listen	*a = &p->cfg->admin_listen;
+	const char		*why;
+
+	free(a->address);
+	free(a->path);
+	memset(a, 0, sizeof *a);
+	if (value_address(v, p->cfg->dir, a, &why) < 0)
+		return key_fail(p, k, "%s: %s", v, why);
+	snprintf(a->name, sizeof a->name, "admin");
+	a->backlog = 64;
+	a->socket_mode = 0600;
+	a->sockets = LISTEN_SHARED;
+	a->line = p->line;
+	return set_string(p, field, v);
+}
+
+/* ready_min: N, or N% of the wanted workers (rounded up). */
+static int
+set_ready_min(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	char		 num[32];
+	size_t		 n = strlen(v);
+	bool		 pct = n > 0 && v[n - 1] == '%';
+	long long	 x;
+
+	if (n - pct >= sizeof num)
+		return key_fail(p, k, "bad value '%s' (expected N or N%%)", v);
+	memcpy(num, v, n - pct);
+	num[n - pct] = '\0';
+	if (value_int(num, &x) < 0 || x < 1 || x > (pct ? 100 : k->max))
+		return key_fail(p, k, "bad value '%s' (expected 1..%g or "
+		    "1%%..100%%)", v, k->max);
+	*(int *)field = (int)x;
+	p->cfg->ready_min_pct = pct;
 	return 0;
 }
 
@@ -1282,6 +1331,9 @@ config_free(struct config *cfg)
 	free(cfg->pidfile);
 	free(cfg->log);
 	free(cfg->runtime_dir);
+	free(cfg->admin);
+	free(cfg->admin_listen.address);
+	free(cfg->admin_listen.path);
 	for (i = 0; i < cfg->nlistens; i++) {
 		free(cfg->listens[i].address);
 		free(cfg->listens[i].path);

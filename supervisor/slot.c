@@ -1005,6 +1005,8 @@ row_add(struct slot_row *rows, int max, int *n, const struct slot *s,
 	snprintf(r->last_exit, sizeof r->last_exit, "%s", s->last_exit);
 	r->state = state;
 	r->receiving = receiving;
+	r->queued = slot_queued(s);
+	r->cpu_s = slot_cpu(s);
 	if (w != NULL) {
 		r->pid = w->pid;
 		r->generation = w->generation;
@@ -1060,6 +1062,30 @@ slot_status_line(char *buf, size_t len, unsigned generation)
 {
 	snprintf(buf, len, "%d/%d workers ready, generation %u",
 	    slot_ready_count(), sl.wanted, generation);
+}
+
+double
+slot_cpu(const struct slot *s)
+{
+	const struct worker *w;
+	double cpu = s->cpu_dead;
+
+	for (w = worker_list(); w != NULL; w = w->next)
+		if (w->slot == s->index)
+			cpu += worker_cpu(w->pid);
+	return cpu;
+}
+
+int
+slot_queued(const struct slot *s)
+{
+	const struct listener *l;
+	int n = -1, q;
+
+	for (l = cl.all; l != NULL; l = l->next)
+		if ((q = listen_queued(l, s->index)) >= 0)
+			n = (n < 0 ? 0 : n) + q;
+	return n;
 }
 
 int
