@@ -216,9 +216,9 @@ status_text(struct buf *b, const struct slot_row *rows, int n)
 		buf_text_str(b, listen_describe(cl.cfg->lset[i]));
 		buf_printf(b, " (%s)\n", listener_mode(cl.cfg->lset[i]));
 	}
-	buf_printf(b, "\n%-5s %-8s %-4s %-9s %-8s %-8s %-8s %-9s %-5s %-8s "
+	buf_printf(b, "\n%-5s %-8s %-4s %-9s %-8s %-8s %-8s %-5s %-8s %-9s "
 	    "%s\n", "SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "RSS",
-	    "RECEIVING", "QUEUE", "CPU", "LAST EXIT");
+	    "QUEUE", "CPU", "RECEIVING", "LAST EXIT");
 	for (i = 0; i < n; i++) {
 		const struct slot_row *r = &rows[i];
 		char pid[16], gen[16];
@@ -239,10 +239,10 @@ status_text(struct buf *b, const struct slot_row *rows, int n)
 		else
 			snprintf(queue, sizeof queue, "%d", r->queued);
 		snprintf(cpu, sizeof cpu, "%.2fs", r->cpu_s);
-		buf_printf(b, "%-5d %-8s %-4s %-9s %-8s %-8u %-8s %-9s %-5s %-8s ",
+		buf_printf(b, "%-5d %-8s %-4s %-9s %-8s %-8u %-8s %-5s %-8s %-9s ",
 		    r->slot, pid, gen, text_safe(r->state, state, sizeof state),
-		    up, r->restarts, rss, r->receiving ? "yes" : "no", queue,
-		    cpu);
+		    up, r->restarts, rss, queue, cpu,
+		    r->receiving ? "yes" : "no");
 		buf_text_str(b, r->last_exit[0] ? r->last_exit : "-");
 		buf_append(b, "\n", 1);
 	}
