@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -77,30 +78,41 @@ queues(FILE *f)
 		  "Connections the kernel dropped on the socket." },
 	};
 	const struct listener *l;
-	unsigned v[3];
+	unsigned (*v)[3];
 	char slot[16];
-	int k, i, j, fd;
+	int k, i, j, n, fd;
 
+	/* Each socket asked once, printed in the three families. */
+	for (i = 0, n = 0; i < cl.cfg->nlset; i++)
+		n += listen_per_worker(cl.cfg->lset[i]) ? cl.cfg->lset[i]->nfds : 1;
+	if ((v = calloc((size_t)n + 1, sizeof *v)) == NULL)
+		return;
+	for (i = 0, n = 0; i < cl.cfg->nlset; i++) {
+		l = cl.cfg->lset[i];
+		for (j = 0; j < (listen_per_worker(l) ? l->nfds : 1); j++, n++)
+			if (l->shut || l->cfg.family == AF_UNIX ||
+			    (fd = l->fds[j]) == -1 ||
+			    socket_queue(fd, &v[n][0], &v[n][1], &v[n][2]) < 0)
+				v[n][0] = UINT_MAX;	/* left out */
+	}
 	for (k = 0; k < 3; k++) {
 		family(f, fam[k].name, fam[k].type, fam[k].help);
-		for (i = 0; i < cl.cfg->nlset; i++) {
+		for (i = 0, n = 0; i < cl.cfg->nlset; i++) {
 			l = cl.cfg->lset[i];
-			if (l->shut || l->cfg.family == AF_UNIX)
-				continue;
 			for (j = 0; j < (listen_per_worker(l) ? l->nfds : 1);
-			    j++) {
-				if ((fd = l->fds[j]) == -1 ||
-				    socket_queue(fd, &v[0], &v[1], &v[2]) < 0)
+			    j++, n++) {
+				if (v[n][0] == UINT_MAX)
 					continue;
 				if (listen_per_worker(l))
 					snprintf(slot, sizeof slot, "%d", j);
 				else
 					snprintf(slot, sizeof slot, "shared");
 				fprintf(f, "%s{listen=\"%s\",slot=\"%s\"} %u\n",
-				    fam[k].name, l->cfg.name, slot, v[k]);
+				    fam[k].name, l->cfg.name, slot, v[n][k]);
 			}
 		}
 	}
+	free(v);
 }
 
 /* The master's own, as Prometheus client libraries name them. */
