@@ -4,7 +4,9 @@
 # 503 "ready 1/2", and it is 200 again when the slot is back. /status is
 # the `status --json` object and shows no command, env, directory or file
 # path. HEAD works, other paths 404. The endpoint is not a worker's socket
-# and the master stays one thread.
+# and the master stays one thread. After a reload to ready_min = 1, a slot
+# in backoff leaves it 200 "ready 1/2"; during the stop it is 503
+# "stopping" while /livez stays 200.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 . "$(dirname "$0")/admin.sh"
@@ -59,5 +61,29 @@ wait_until 3 eval '[ "$(admin_get /readyz)" = "ready 1/2" ]' || fail "readyz wit
 assert_eq "$(admin_code /readyz)" 503 "readyz code with a slot in backoff"
 wait_until 15 eval '[ "$(admin_code /readyz)" = 200 ]' || fail "readyz after the slot is back: $(admin_get /readyz)"
 assert_eq "$(admin_get /readyz)" "ready 2/2" "readyz when the slot is back"
-stop_master_clean
+
+# ready_min = 1 (a reload applies it): one slot in backoff is still ready.
+cluster_app 2 "[listen]" "address = 127.0.0.1:$PORT" "[cluster]" "admin = 127.0.0.1:$ADMIN_PORT" "ready_min = 1" \
+	"[worker]" "command = $WORKER --ready-delay-ms 1500" \
+	"directory = $T/wd" "env = SECRET_TOKEN=hunter2" \
+	"restart_delay = 3s" "ready_timeout = 20s"
+out=$("$CLUSTERD" reload "$T/app.conf" 2>&1) || fail "reload: $out"
+victim=$(slot_pid 1)
+kill -KILL "$victim"
+wait_until 3 eval '[ "$(admin_get /readyz)" = "ready 1/2" ]' || fail "readyz with ready_min = 1: $(admin_get /readyz)"
+assert_eq "$(admin_code /readyz)" 200 "readyz code, ready_min = 1, a slot in backoff"
+wait_until 15 eval '[ "$(admin_get /readyz)" = "ready 2/2" ]' || fail "slot 1 not back"
+
+# Stopping, with a request in flight: 503 stopping, and /livez still 200.
+curl -s --max-time 10 -o /dev/null "http://127.0.0.1:$PORT/slow?ms=3000" &
+CURL=$!
+wait_until 3 eval "ss -Htn state established '( dport = :$PORT )' | grep -q ." || fail "slow request not connected"
+kill -TERM "$MASTER"
+wait_until 2 eval '[ "$(admin_get /readyz)" = "stopping" ]' || fail "readyz during the stop: $(admin_get /readyz)"
+assert_eq "$(admin_code /readyz)" 503 "readyz code during the stop"
+assert_eq "$(admin_code /livez)" 200 "livez during the stop"
+wait "$CURL"
+wait "$MASTER"
+assert_eq "$?" 0 "master exit status"
+port_refused "$ADMIN_PORT" || fail "admin port still open after the master exited"
 exit 0
