@@ -1124,6 +1124,14 @@ config_validate(struct parse *p)
 	for (i = 0; i < cfg->nlistens; i++)
 		if (validate_listen(p, i) < 0)
 			return -1;
+	for (i = 0; cfg->admin != NULL && i < cfg->nlistens; i++)
+		if (cfg->listens[i].addrlen == cfg->admin_listen.addrlen &&
+		    memcmp(&cfg->listens[i].addr, &cfg->admin_listen.addr,
+		    cfg->admin_listen.addrlen) == 0)
+			return parse_fail(p, p->seen[KEY_ADMIN], "'%s': %s is "
+			    "already used by [%s] (line %d)",
+			    keys[KEY_ADMIN].name, cfg->admin, p->lsec[i],
+			    p->lseen[i][KEY_ADDRESS]);
 	if (cfg->restart_delay_max < cfg->restart_delay) {
 		format_duration(cfg->restart_delay, a, sizeof a);
 		format_duration(cfg->restart_delay_max, b, sizeof b);

@@ -12,6 +12,10 @@ for v in "ready_min = 0" "ready_min = 101%" "ready_min = x" "ready_min = 1025" "
 	assert_eq "$?" 3 "check with $v: $out"
 	assert_contains "$out" "'${v%% *}'" "check names the key for $v"
 done
+cluster_app 2 "[listen]" "address = 127.0.0.1:9199" "[cluster]" "admin = 127.0.0.1:9199"
+out=$("$CLUSTERD" check "$T/app.conf" 2>&1)
+assert_eq "$?" 3 "check with admin on a listener's address: $out"
+assert_contains "$out" "'admin': 127.0.0.1:9199 is already used by [listen]" "admin on a listener's address"
 cluster_app 2 "[cluster]" "ready_min = 50%" "admin = [::1]:9101"
 out=$("$CLUSTERD" check "$T/app.conf" 2>&1) || fail "check with good values: $out"
 
