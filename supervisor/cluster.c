@@ -265,7 +265,7 @@ dir_of(const char *file, char *err, size_t errlen)
 
 /* Workers get the fd limit the master was started with; the master raises
  * its own. As PID 1 of a container, or a subreaper, orphans come to us;
- * libev reaps every child, known or not. */
+ * worker.c reaps every child, known or not. */
 static void
 setup_process(void)
 {
@@ -335,7 +335,8 @@ bind_all(struct config *c, char *err, size_t errlen)
 		listen_ref(c->lset[i]);
 	}
 	if (notify_open(err, errlen) < 0 ||
-	    control_listen(c->control, cluster_stop, err, errlen) < 0)
+	    control_listen(c->control, cluster_stop, err, errlen) < 0 ||
+	    admin_listen(c, err, errlen) < 0)
 		return -EIO;
 	control_on_stop_now(cluster_stop_now);
 	return 0;
@@ -365,6 +366,7 @@ teardown(void)
 	    ev_now(cl.loop) - cl.stop_started,
 	    worker_nkilled() ? ", workers killed" : "");
 	control_stopped();
+	admin_close();
 	notify_close();
 	daemon_remove_pidfile();
 	slot_free_all();
@@ -403,8 +405,19 @@ cluster_run(struct config *c, int start_fd)
 	 * down) caught by a handler made each write of a background master
 	 * to a `stty tostop` terminal raise SIGTTOU again and restart, for
 	 * ever; a blocked SIGTTOU lets the write through and still reaches
-	 * us when someone sends it. */
-	cl.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+	 * us when someone sends it. Not the default loop: that one reaps
+	 * children with waitpid, and worker.c reaps them with wait4 for
+	 * their CPU time. */
+	cl.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+	if (cl.loop == NULL) {
+		snprintf(err, sizeof err, "%s: cannot create the event loop",
+		    c->name);
+		log_err("%s", err);
+		daemon_started(EXIT_SYSTEM, err);
+		daemon_remove_pidfile();
+		reload_release(c);
+		return EXIT_SYSTEM;
+	}
 	ev_timer_init(&lame_w, lame_duck_over, 0., 0.);
 	slot_init(cl.loop, &procs, &hooks, cl.steer_disabled);
 	worker_init(cl.loop, slot_worker_event, notify_socket_name());
@@ -429,6 +442,7 @@ fail_system:
 	log_err("%s", err);
 	daemon_started(EXIT_SYSTEM, err);
 	control_close();
+	admin_close();
 	notify_close();
 	daemon_remove_pidfile();
 	reload_release(c);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -93,6 +94,9 @@ struct config {
 	bool			 log_set;	/* log given in FILE */
 	char			*runtime_dir;	/* default dir of control/pid */
 	double			 stop_delay;	/* lame duck before a stop, s */
+	char			*admin;		/* as written, NULL: off */
+	struct config_listen	 admin_listen;	/* its address */
+	struct count_pct	 ready_min;	/* /readyz needs this many */
 
 	/* [listen ...] in file order */
 	struct config_listen	*listens;
@@ -239,6 +243,7 @@ struct worker {
 	bool			 killed;	/* SIGKILL sent */
 	bool			 hung;		/* watchdog fired */
 	char			 status[128];	/* last STATUS= */
+	double			 cpu_s;		/* at exit: wait4's rusage */
 	/* From the config it was started with: a reload may free that. */
 	enum ready_mode		 ready;
 	int			 stop_signal;
@@ -440,6 +445,7 @@ void	 worker_adopt(struct worker *);	/* a worker made by the caller */
 void	 worker_kill_all(void);
 int	 worker_nkilled(void);		/* SIGKILLed since the stop began */
 uint64_t worker_rss(pid_t);
+double	 worker_cpu(pid_t);		/* CPU s so far, /proc; 0: unknown */
 
 /* slot.c: the supervision table; the only writer of a slot's state. */
 struct slot_procs {		/* the process layer, as slot.c uses it */
@@ -479,6 +485,11 @@ struct slot *slot_get(int);
 int	 slot_wanted(void);
 int	 slot_ready_count(void);
 uint64_t slot_max_rss(void);		/* of the largest current worker */
+/* CPU s of every worker that ran in the slot: finished ones (wait4) and
+ * the live ones (/proc); it never decreases. */
+double	 slot_cpu(const struct slot *);
+/* Connections queued on the slot's own sockets, -1: it has none. */
+int	 slot_queued(const struct slot *);
 void	 slot_status_line(char *buf, size_t len, unsigned generation);
 bool	 slot_receiving(const struct slot *);
 const char *slot_state_name(enum slot_state);
@@ -614,12 +625,21 @@ struct slot_row {
 	uint64_t	 rss;		/* bytes, 0: unknown */
 	char		 last_exit[64];	/* "": none */
 	char		 status[128];	/* the worker's last STATUS=, "" */
+	int		 queued;	/* the slot's accept queue, -1: shared */
+	double		 cpu_s;		/* the slot's CPU seconds */
 };
 /* Fill up to max rows, return how many there are (may be more than max:
  * call with max 0 to size the array). */
 int	 slot_rows(struct slot_row *rows, int max);
 /* The whole `status` answer into b: 0 or -ENOMEM. */
 int	 status_render(struct buf *b, bool json);
+
+/* admin.c: the admin endpoint (HTTP) of the master, in its loop. */
+int	 admin_listen(const struct config *, char *err, size_t errlen);
+void	 admin_close(void);
+
+/* metrics.c: Prometheus text format 0.0.4, computed when scraped. */
+int	 metrics_render(FILE *);
 
 /* client.c: the CLI side of the control socket. Send one request, print
  * the answer, return the exit code. wait_exit: wait for the master to

@@ -84,6 +84,7 @@ enum key_id {
 	KEY_RESTART_DELAY, KEY_RESTART_DELAY_MAX, KEY_WATCHDOG,
 	KEY_MAX_MEMORY, KEY_RELOAD_SURGE, KEY_STALL_TIMEOUT,
 	KEY_STOP_DELAY,
+	KEY_ADMIN, KEY_READY_MIN,
 	NKEYS
 };
 
@@ -158,7 +159,7 @@ static void	 format_duration(double, char *, size_t);
 static key_setter set_name, set_user, set_group, set_gid, set_path, set_dir,
 		    set_address, set_int, set_enum, set_mode, set_command,
 		    set_env, set_duration, set_size, set_signal, set_workers,
-		    set_count;
+		    set_count, set_admin;
 static bool	 same_str(const void *, const void *);
 static bool	 same_strv(const void *, const void *);
 static bool	 same_user(const struct config *, const struct config *);
@@ -280,6 +281,11 @@ static const struct key keys[NKEYS] = {
 	[KEY_STOP_DELAY] = { SEC_CLUSTER, "stop_delay", KT_DURATION,
 	    C(stop_delay), .max = DURATION_MAX, .def = "0",
 	    .flags = K_RELOAD },
+	/* Bound once at start, like a listener, but never a worker's. */
+	[KEY_ADMIN] = { SEC_CLUSTER, "admin", KT_ADDRESS, C(admin),
+	    .set = set_admin },
+	[KEY_READY_MIN] = { SEC_CLUSTER, "ready_min", KT_COUNT, C(ready_min),
+	    .min = 1, .max = WORKERS_MAX, .def = "1", .flags = K_RELOAD },
 };
 
 #undef C
@@ -531,6 +537,26 @@ set_address(struct parse *p, const struct key *k, void *field, const char *v)
 	    &why) < 0)
 		return key_fail(p, k, "%s: %s", v, why);
 	return 0;
+}
+
+/* admin: an address parsed like a listener's, into cfg->admin_listen. */
+static int
+set_admin(struct parse *p, const struct key *k, void *field, const char *v)
+{
+	struct config_listen	*a = &p->cfg->admin_listen;
+	const char		*why;
+
+	free(a->address);
+	free(a->path);
+	memset(a, 0, sizeof *a);
+	if (value_address(v, p->cfg->dir, a, &why) < 0)
+		return key_fail(p, k, "%s: %s", v, why);
+	snprintf(a->name, sizeof a->name, "admin");
+	a->backlog = 64;
+	a->socket_mode = 0600;
+	a->sockets = LISTEN_SHARED;
+	a->line = p->line;
+	return set_string(p, field, v);
 }
 
 static int
@@ -1111,6 +1137,14 @@ config_validate(struct parse *p)
 	for (i = 0; i < cfg->nlistens; i++)
 		if (validate_listen(p, i) < 0)
 			return -1;
+	for (i = 0; cfg->admin != NULL && i < cfg->nlistens; i++)
+		if (cfg->listens[i].addrlen == cfg->admin_listen.addrlen &&
+		    memcmp(&cfg->listens[i].addr, &cfg->admin_listen.addr,
+		    cfg->admin_listen.addrlen) == 0)
+			return parse_fail(p, p->seen[KEY_ADMIN], "'%s': %s is "
+			    "already used by [%s] (line %d)",
+			    keys[KEY_ADMIN].name, cfg->admin, p->lsec[i],
+			    p->lseen[i][KEY_ADDRESS]);
 	if (cfg->restart_delay_max < cfg->restart_delay) {
 		format_duration(cfg->restart_delay, a, sizeof a);
 		format_duration(cfg->restart_delay_max, b, sizeof b);
@@ -1318,6 +1352,9 @@ config_free(struct config *cfg)
 	free(cfg->pidfile);
 	free(cfg->log);
 	free(cfg->runtime_dir);
+	free(cfg->admin);
+	free(cfg->admin_listen.address);
+	free(cfg->admin_listen.path);
 	for (i = 0; i < cfg->nlistens; i++) {
 		free(cfg->listens[i].address);
 		free(cfg->listens[i].path);

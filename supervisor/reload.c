@@ -37,6 +37,7 @@ static struct {
 	struct waiter		 next[WAITERS_MAX];	/* the one after */
 	int			 nnext;
 	char			 result[1024];
+	ev_tstamp		 started;	/* for reload_duration */
 } r;
 
 static void	 reload_start(void);
@@ -174,6 +175,7 @@ reload_start(void)
 	char err[1024];
 
 	r.running = true;
+	r.started = ev_time();
 	r.generation = ++cl.last_generation;
 	r.slot = -1;
 	r.inflight = 0;
@@ -365,6 +367,12 @@ reload_finish(bool ok, const char *why)
 	r.cfg = NULL;
 	r.running = false;
 	r.slot = -1;
+	/* Counted for the metrics: they outlive every generation. */
+	if (ok)
+		cl.reloads_ok++;
+	else
+		cl.reloads_failed++;
+	cl.reload_duration = ev_time() - r.started;
 	if (ok) {
 		for (i = 0; i < nc->nlset; i++)
 			if (listen_update(nc->lset[i], &nc->listens[i]) < 0)

@@ -464,6 +464,8 @@ static enum slot_state
 act_over_memory(struct slot *s, struct worker *w, const char *d)
 {
 	set_last_exit(s, "max_memory");
+	s->recycles[RECYCLE_MEMORY]++;
+	snprintf(s->last_replace, sizeof s->last_replace, "memory");
 	if ((s->incoming = spawn(s)) == NULL)
 		return SLOT_READY;
 	return SLOT_REPLACING;
@@ -584,6 +586,8 @@ act_hung(struct slot *s, struct worker *w, const char *d)
 	    ABORT_GRACE_MAX;
 
 	set_last_exit(s, "watchdog timeout");
+	s->recycles[RECYCLE_WATCHDOG]++;
+	snprintf(s->last_replace, sizeof s->last_replace, "watchdog");
 	sl.procs->stop(w, SIGABRT, grace, "hung");
 	if (s->state == SLOT_REPLACING || s->state == SLOT_STALLED) {
 		s->cur = s->incoming;	/* the new one is its successor */
@@ -794,6 +798,8 @@ slot_worker_event(struct worker *w, enum slot_event ev, const char *detail)
 {
 	struct slot *s = w->slot < sl.nslots ? sl.slots[w->slot] : NULL;
 
+	if (s != NULL && ev == SE_EXIT)
+		s->cpu_dead += w->cpu_s;	/* before /proc loses it */
 	if (s != NULL && ev == SE_EXIT && (w == s->cur || w == s->incoming)) {
 		/* What it said last, for the start's error message. */
 		memcpy(s->tail, w->out.tail, sizeof s->tail);
@@ -1131,6 +1137,8 @@ row_add(struct slot_row *rows, int max, int *n, const struct slot *s,
 	snprintf(r->last_exit, sizeof r->last_exit, "%s", s->last_exit);
 	r->state = state;
 	r->receiving = receiving;
+	r->queued = slot_queued(s);
+	r->cpu_s = slot_cpu(s);
 	if (w != NULL) {
 		r->pid = w->pid;
 		r->generation = w->generation;
@@ -1186,6 +1194,30 @@ slot_status_line(char *buf, size_t len, unsigned generation)
 {
 	snprintf(buf, len, "%d/%d workers ready, generation %u",
 	    slot_ready_count(), sl.wanted, generation);
+}
+
+double
+slot_cpu(const struct slot *s)
+{
+	const struct worker *w;
+	double cpu = s->cpu_dead;
+
+	for (w = worker_list(); w != NULL; w = w->next)
+		if (w->slot == s->index)
+			cpu += worker_cpu(w->pid);
+	return cpu;
+}
+
+int
+slot_queued(const struct slot *s)
+{
+	const struct listener *l;
+	int n = -1, q;
+
+	for (l = cl.all; l != NULL; l = l->next)
+		if ((q = listen_queued(l, s->index)) >= 0)
+			n = (n < 0 ? 0 : n) + q;
+	return n;
 }
 
 int

@@ -200,7 +200,7 @@ listener_mode(const struct listener *l)
 static void
 status_text(struct buf *b, const struct slot_row *rows, int n)
 {
-	char up[32], rss[32], state[48];
+	char up[32], rss[32], state[48], queue[16], cpu[32];
 	int i;
 
 	fmt_duration(ev_now(cl.loop) - cl.started, up, sizeof up);
@@ -216,9 +216,9 @@ status_text(struct buf *b, const struct slot_row *rows, int n)
 		buf_text_str(b, listen_describe(cl.cfg->lset[i]));
 		buf_printf(b, " (%s)\n", listener_mode(cl.cfg->lset[i]));
 	}
-	buf_printf(b, "\n%-5s %-8s %-4s %-9s %-8s %-8s %-8s %-9s %s\n",
-	    "SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "RSS",
-	    "RECEIVING", "LAST EXIT");
+	buf_printf(b, "\n%-5s %-8s %-4s %-9s %-8s %-8s %-8s %-5s %-8s %-9s "
+	    "%s\n", "SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "RSS",
+	    "QUEUE", "CPU", "RECEIVING", "LAST EXIT");
 	for (i = 0; i < n; i++) {
 		const struct slot_row *r = &rows[i];
 		char pid[16], gen[16];
@@ -234,9 +234,15 @@ status_text(struct buf *b, const struct slot_row *rows, int n)
 			snprintf(up, sizeof up, "-");
 			snprintf(rss, sizeof rss, "-");
 		}
-		buf_printf(b, "%-5d %-8s %-4s %-9s %-8s %-8u %-8s %-9s ",
+		if (r->queued < 0)
+			snprintf(queue, sizeof queue, "-");
+		else
+			snprintf(queue, sizeof queue, "%d", r->queued);
+		snprintf(cpu, sizeof cpu, "%.2fs", r->cpu_s);
+		buf_printf(b, "%-5d %-8s %-4s %-9s %-8s %-8u %-8s %-5s %-8s %-9s ",
 		    r->slot, pid, gen, text_safe(r->state, state, sizeof state),
-		    up, r->restarts, rss, r->receiving ? "yes" : "no");
+		    up, r->restarts, rss, queue, cpu,
+		    r->receiving ? "yes" : "no");
 		buf_text_str(b, r->last_exit[0] ? r->last_exit : "-");
 		buf_append(b, "\n", 1);
 	}
@@ -277,8 +283,13 @@ status_json(struct buf *b, const struct slot_row *rows, int n)
 		buf_json_str(b, r->state);
 		buf_printf(b, ",\"restarts\":%u,\"last_exit\":", r->restarts);
 		buf_json_str(b, r->last_exit[0] ? r->last_exit : NULL);
-		buf_printf(b, ",\"rss_bytes\":%llu,\"receiving\":%s}",
+		buf_printf(b, ",\"rss_bytes\":%llu,\"receiving\":%s,",
 		    (unsigned long long)r->rss, r->receiving ? "true" : "false");
+		if (r->queued < 0)
+			buf_printf(b, "\"queued\":null,");
+		else
+			buf_printf(b, "\"queued\":%d,", r->queued);
+		buf_printf(b, "\"cpu_s\":%.3f}", r->cpu_s);
 	}
 	buf_printf(b, "]}\n");
 }

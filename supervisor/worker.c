@@ -31,9 +31,12 @@ static struct {
 	bool			 leftovers;	/* stopping: kill what exits leave,
 						 * count the SIGKILLs */
 	const char		*notify_name;
+	ev_signal		 chld_w;
 } wk;
 
-static void	 child_cb(struct ev_loop *, ev_child *, int);
+static void	 chld_cb(struct ev_loop *, ev_signal *, int);
+static void	 child_exited(struct worker *, int status,
+		    const struct rusage *);
 static void	 ready_cb(struct ev_loop *, ev_timer *, int);
 static void	 deadline_cb(struct ev_loop *, ev_timer *, int);
 static void	 watchdog_cb(struct ev_loop *, ev_timer *, int);
@@ -47,6 +50,8 @@ worker_init(struct ev_loop *loop, worker_report_fn *report,
 	wk.loop = loop;
 	wk.report = report;
 	wk.notify_name = notify_name;
+	ev_signal_init(&wk.chld_w, chld_cb, SIGCHLD);
+	ev_signal_start(loop, &wk.chld_w);
 }
 
 /* From now on (the cluster stops), the group members a worker leaves
@@ -169,10 +174,6 @@ worker_start(int slot, unsigned generation, const struct config *c,
 	output_start(w, out_fd);
 	w->next = wk.all;
 	wk.all = w;
-
-	ev_child_init(&w->child_w, child_cb, pid, 0);
-	w->child_w.data = w;
-	ev_child_start(wk.loop, &w->child_w);
 
 	ev_timer_init(&w->ready_w, ready_cb, w->ready_delay, 0.);
 	ev_timer_init(&w->deadline_w, deadline_cb, w->ready_timeout, 0.);
@@ -311,7 +312,9 @@ stop_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 	log_err("slot %d: pid %ld not gone %.1fs after SIGKILL: giving up "
 	    "on it", w->slot, (long)w->pid, KILL_WAIT);
-	ev_child_stop(loop, &w->child_w);
+	/* What it used until now stays counted. */
+	w->cpu_s = worker_cpu(w->pid);
+	cl.exits[EXIT_KILLED]++;
 	wk.report(w, SE_EXIT, "exit not seen after SIGKILL");
 }
 
@@ -327,15 +330,37 @@ worker_kill_all(void)
 /* ------------------------------------------------------------------ */
 /* The one reap path.                                                   */
 
+/*
+ * The master reaps its children itself, with wait4: its rusage is the CPU
+ * the worker used (with its reaped children), which no other reap gives
+ * and which /proc cannot tell once the process is gone. The loop is not
+ * libev's default one, so libev reaps nothing behind our back. As PID 1 or
+ * a subreaper, orphans come to us too: every child is reaped, known or not.
+ */
 static void
-child_cb(struct ev_loop *loop, ev_child *c, int revents)
+chld_cb(struct ev_loop *loop, ev_signal *sw, int revents)
 {
-	struct worker *w = c->data;
+	struct rusage ru;
+	struct worker *w;
+	int status;
+	pid_t pid;
+
+	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0)
+		if ((w = worker_find_pid(pid)) != NULL)
+			child_exited(w, status, &ru);
+}
+
+static void
+child_exited(struct worker *w, int status, const struct rusage *ru)
+{
 	char how[64];
 
-	ev_child_stop(loop, c);
+	w->cpu_s = (double)ru->ru_utime.tv_sec + ru->ru_utime.tv_usec / 1e6 +
+	    (double)ru->ru_stime.tv_sec + ru->ru_stime.tv_usec / 1e6;
+	cl.exits[w->killed ? EXIT_KILLED : w->stopping ? EXIT_STOPPED :
+	    EXIT_CRASH]++;
 	output_flush(w);
-	worker_format_exit(c->rstatus, how, sizeof how);
+	worker_format_exit(status, how, sizeof how);
 	log_notice("slot %d: pid %ld (generation %u) exited: %s%s", w->slot,
 	    (long)w->pid, w->generation, how, w->hung ? " (hung)" : "");
 	/* Group members it left behind die with the cluster. */
@@ -359,7 +384,6 @@ worker_free(struct worker *w)
 	ev_timer_stop(wk.loop, &w->deadline_w);
 	ev_timer_stop(wk.loop, &w->watchdog_w);
 	ev_timer_stop(wk.loop, &w->stop_w);
-	ev_child_stop(wk.loop, &w->child_w);
 	output_stop(w);
 	for (i = 0; i < w->nlset; i++)
 		listen_unref(w->lset[i]);
@@ -383,4 +407,30 @@ worker_rss(pid_t pid)
 		res = 0;
 	fclose(f);
 	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* User+system CPU seconds of a live process and of the children it reaped
+ * (what wait4 will report for it), from /proc/PID/stat; 0 if unknown. */
+double
+worker_cpu(pid_t pid)
+{
+	unsigned long long ut, st, cut, cst;
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* After the command name, which may hold spaces and parentheses. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	    "%llu %llu %llu %llu", &ut, &st, &cut, &cst) != 4)
+		return 0;
+	return (double)(ut + st + cut + cst) / (double)sysconf(_SC_CLK_TCK);
 }
