@@ -1,0 +1,436 @@
+/*
+ * top.c - `clusterd top`: a live view of one cluster. Once a second it
+ * asks the master for `status json` and redraws a full screen (ncurses):
+ * the status header, then a row per slot. CPU % is the client's: the
+ * difference of two cpu_s readings of the same worker over the time
+ * between them. Not a terminal: one frame as plain text.
+ */
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curses.h>
+
+#include "clusterd.h"
+
+#define TOP_INTERVAL	1.0	/* seconds between frames */
+#define TOP_TIMEOUT	5.0	/* for one status answer */
+
+/* The last cpu_s seen per slot, to turn the next one into a rate. */
+struct cpu_seen {
+	int	 slot;
+	long	 pid;
+	double	 cpu_s, at;
+};
+
+static struct {
+	const char		*path;		/* the control socket */
+	const char		*label;		/* FILE, for messages */
+	struct cpu_seen		*seen;
+	int			 nseen;
+	bool			 curses;
+	bool			 colour;
+	volatile sig_atomic_t	 quit;		/* SIGINT: as q */
+	volatile sig_atomic_t	 killed;	/* SIGTERM, SIGHUP: that signal */
+} top;
+
+/* Colour pairs by state. */
+enum { PAIR_READY = 1, PAIR_START, PAIR_BAD, PAIR_DRAIN, PAIR_HEAD };
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* What the master sent goes to the terminal only as printable ASCII. */
+static void
+safe_copy(char *dst, size_t len, const char *src)
+{
+	size_t o = 0;
+
+	if (src == NULL)
+		src = "-";
+	for (; *src != '\0' && o + 1 < len; src++)
+		dst[o++] = *src >= 0x20 && *src < 0x7f ? *src : '?';
+	dst[o] = '\0';
+}
+
+/* A number field: its value printed with fmt, "-" when absent or null. */
+static const char *
+fmt_num(const struct json *o, const char *key, const char *fmt, char *buf,
+    size_t len)
+{
+	double v;
+
+	if (!json_num(o, key, &v))
+		return "-";
+	snprintf(buf, len, fmt, v);
+	return buf;
+}
+
+static int
+state_pair(const char *state)
+{
+	if (strcmp(state, "ready") == 0)
+		return PAIR_READY;
+	if (strcmp(state, "starting") == 0 || strcmp(state, "replacing") == 0)
+		return PAIR_START;
+	if (strcmp(state, "backoff") == 0 || strcmp(state, "exited") == 0)
+		return PAIR_BAD;
+	if (strcmp(state, "draining") == 0)
+		return PAIR_DRAIN;
+	return 0;
+}
+
+/* CPU % of one slot's worker since the last frame; "-" for a new worker
+ * or without cpu_s. The reading is kept for the next frame. */
+static const char *
+cpu_percent(int slot, long pid, const struct json *w, double now, char *buf,
+    size_t len)
+{
+	struct cpu_seen *s = NULL, *p;
+	double cpu;
+	int i;
+
+	if (!json_num(w, "cpu_s", &cpu) || pid <= 0)
+		return "-";
+	for (i = 0; i < top.nseen; i++)
+		if (top.seen[i].slot == slot)
+			s = &top.seen[i];
+	if (s == NULL) {
+		if ((p = realloc(top.seen, (size_t)(top.nseen + 1) *
+		    sizeof *p)) == NULL)
+			return "-";
+		top.seen = p;
+		s = &top.seen[top.nseen++];
+		s->slot = slot;
+		s->pid = 0;
+	}
+	buf = s->pid == pid && now > s->at && cpu >= s->cpu_s ?
+	    (snprintf(buf, len, "%.1f", 100 * (cpu - s->cpu_s) /
+	    (now - s->at)), buf) : NULL;
+	s->pid = pid;
+	s->cpu_s = cpu;
+	s->at = now;
+	return buf != NULL ? buf : "-";
+}
+
+/*
+ * One frame, line by line: emit(text, state column, state width, pair)
+ * puts a line (the state cell coloured when pair is set). rows: how many
+ * lines there is room for (0: all).
+ */
+typedef void emit_fn(int y, const char *line, int col, int width, int pair);
+
+static void
+frame(const struct json *st, double now, int rows, emit_fn *emit)
+{
+	const struct json *ws, *w, *l;
+	char line[512], name[NAME_MAX_LEN + 8], up[32], buf[6][32], st_s[16];
+	char last[64], list[256], pid_s[16], *state;
+	double v, ready = 0, wanted = 0, gen = 0, mpid = 0;
+	size_t o;
+	int y = 0, n = 0, shown, slot;
+
+	safe_copy(name, sizeof name, json_str(st, "name"));
+	json_num(st, "master_pid", &mpid);
+	json_num(st, "generation", &gen);
+	json_num(st, "ready", &ready);
+	json_num(st, "wanted", &wanted);
+	list_fmt_duration(json_num(st, "uptime_s", &v) ? v : 0, up,
+	    sizeof up);
+	safe_copy(st_s, sizeof st_s, json_str(st, "state"));
+	snprintf(line, sizeof line, "%s: master %.0f, up %s, generation %.0f, "
+	    "%.0f/%.0f workers ready (%s%s)", name, mpid, up, gen, ready,
+	    wanted, st_s, (l = json_get(st, "reloading")) != NULL &&
+	    l->type == JSON_BOOL && l->boolean ? ", reloading" : "");
+	emit(y++, line, 0, 0, 0);
+	o = 0;
+	list[0] = '\0';
+	if ((l = json_get(st, "listen")) != NULL && l->type == JSON_ARRAY)
+		for (l = l->child; l != NULL && o + 8 < sizeof list;
+		    l = l->next) {
+			char one[sizeof list];
+
+			safe_copy(one, sizeof one, l->type == JSON_STRING ?
+			    l->string : "?");
+			o += (size_t)snprintf(list + o, sizeof list - o, "%s%s",
+			    o ? ", " : "", one);
+		}
+	snprintf(line, sizeof line, "listen: %s", o ? list : "closed");
+	emit(y++, line, 0, 0, 0);
+	emit(y++, "", 0, 0, 0);
+	snprintf(line, sizeof line, "%-4s %-7s %-3s %-9s %-6s %-8s %5s %6s "
+	    "%5s %-4s %s", "SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS",
+	    "CPU%", "RSS", "QUEUE", "RECV", "LAST EXIT");
+	emit(y++, line, 0, -1, PAIR_HEAD);
+	if ((ws = json_get(st, "workers")) == NULL || ws->type != JSON_ARRAY)
+		return;
+	for (w = ws->child; w != NULL; w = w->next)
+		n++;
+	shown = 0;
+	for (w = ws->child; w != NULL; w = w->next) {
+		char state_b[16];
+		long pid;
+
+		if (rows > 0 && y == rows - 1 && shown + 1 < n) {
+			snprintf(line, sizeof line, "... %d more slots (the "
+			    "window is too small)", n - shown);
+			emit(y++, line, 0, 0, 0);
+			break;
+		}
+		slot = json_num(w, "slot", &v) ? (int)v : -1;
+		pid = json_num(w, "pid", &v) ? (long)v : 0;
+		safe_copy(state_b, sizeof state_b, json_str(w, "state"));
+		state = state_b;
+		safe_copy(last, sizeof last, json_str(w, "last_exit"));
+		snprintf(pid_s, sizeof pid_s, pid > 0 ? "%ld" : "-", pid);
+		if (json_num(w, "uptime_s", &v))
+			list_fmt_duration(v, up, sizeof up);
+		else
+			snprintf(up, sizeof up, "-");
+		if (json_num(w, "rss_bytes", &v) && v > 0)
+			list_fmt_size((uint64_t)v, buf[4], sizeof buf[4]);
+		else
+			snprintf(buf[4], sizeof buf[4], "-");
+		l = json_get(w, "receiving");
+		snprintf(line, sizeof line, "%-4d %-7s %-3s %-9s %-6s %-8s %5s "
+		    "%6s %5s %-4s %s", slot, pid_s,
+		    fmt_num(w, "generation", "%.0f", buf[0], sizeof buf[0]),
+		    state, up,
+		    fmt_num(w, "restarts", "%.0f", buf[1], sizeof buf[1]),
+		    cpu_percent(slot, pid, w, now, buf[2], sizeof buf[2]),
+		    buf[4], fmt_num(w, "queued", "%.0f", buf[3], sizeof buf[3]),
+		    l == NULL || l->type != JSON_BOOL ? "-" :
+		    l->boolean ? "yes" : "no", last);
+		emit(y++, line, 17, 9, state_pair(state));
+		shown++;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Output: a plain frame, or the screen.                               */
+
+static void
+emit_plain(int y, const char *line, int col, int width, int pair)
+{
+	printf("%s\n", line);
+}
+
+static void
+emit_none(int y, const char *line, int col, int width, int pair)
+{
+}
+
+static void
+emit_curses(int y, const char *line, int col, int width, int pair)
+{
+	if (y >= LINES)
+		return;
+	mvaddnstr(y, 0, line, COLS);
+	clrtoeol();
+	if (width < 0)
+		mvchgat(y, 0, -1, A_REVERSE, top.colour ? PAIR_HEAD : 0, NULL);
+	else if (pair != 0 && top.colour && col < COLS)
+		mvchgat(y, col, width, A_BOLD, (short)pair, NULL);
+}
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGINT)
+		top.quit = 1;
+	else
+		top.killed = sig;
+}
+
+static void
+catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;	/* no SA_RESTART: wake getch */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+}
+
+static void
+screen_open(void)
+{
+	initscr();
+	cbreak();		/* Ctrl-C stays SIGINT: the handler quits */
+	noecho();
+	nonl();
+	keypad(stdscr, TRUE);
+	curs_set(0);
+	if (has_colors() && start_color() == OK) {
+		use_default_colors();
+		init_pair(PAIR_READY, COLOR_GREEN, -1);
+		init_pair(PAIR_START, COLOR_YELLOW, -1);
+		init_pair(PAIR_BAD, COLOR_RED, -1);
+		init_pair(PAIR_DRAIN, COLOR_CYAN, -1);
+		init_pair(PAIR_HEAD, COLOR_BLACK, COLOR_CYAN);
+		top.colour = true;
+	}
+	top.curses = true;
+}
+
+static void
+screen_close(void)
+{
+	if (!top.curses)
+		return;
+	top.curses = false;
+	endwin();
+}
+
+/* One status answer, parsed: 0, or -errno (the message in why). */
+static int
+fetch(struct json **ret, char *why, size_t len)
+{
+	char *text;
+	int code, r;
+
+	r = control_query(top.path, "status json", geteuid(), TOP_TIMEOUT,
+	    &text, &code, NULL);
+	if (r == -ENOENT || r == -ECONNREFUSED) {
+		snprintf(why, len, "no master at %s", top.path);
+		return r;
+	}
+	if (r < 0) {
+		snprintf(why, len, "%s: %s", top.path, r == -EPERM ?
+		    "refused: the process answering there is not root or "
+		    "us" : r == -EPROTO ? "no answer from the master" :
+		    strerror(-r));
+		return r;
+	}
+	if (code != EXIT_OK) {
+		safe_copy(why, len, text);
+		free(text);
+		return -EPROTO;
+	}
+	r = json_parse(text, strlen(text), ret);
+	free(text);
+	if (r < 0 || (*ret)->type != JSON_OBJECT) {
+		if (r == 0)
+			json_free(*ret);
+		snprintf(why, len, "%s: the master's status is not the JSON "
+		    "object expected", top.path);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static void
+draw(const struct json *st, double now)
+{
+	char clock[64], hint[128];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	erase();
+	frame(st, now, LINES - 1, emit_curses);
+	strftime(clock, sizeof clock, "%H:%M:%S", localtime_r(&t, &tm));
+	snprintf(hint, sizeof hint, "%s  q: quit", clock);
+	if (LINES > 1)
+		mvaddnstr(LINES - 1, 0, hint, COLS);
+	refresh();
+}
+
+/* The screen until q, Ctrl-C, a signal or the master's going. */
+static int
+run_screen(struct json *st)
+{
+	char why[256];
+	double next = mono() + TOP_INTERVAL, left;
+	int ch, r;
+
+	screen_open();
+	draw(st, mono());
+	for (;;) {
+		if (top.quit || top.killed)
+			break;
+		left = next - mono();
+		if (left > 0) {
+			timeout((int)(left * 1000) + 1);
+			ch = getch();
+			if (ch == 'q' || ch == 'Q' || ch == 3)
+				break;
+			if (ch == KEY_RESIZE || ch == 12 /* ^L */) {
+				clearok(curscr, TRUE);
+				draw(st, mono());
+			}
+			continue;
+		}
+		next = mono() + TOP_INTERVAL;
+		json_free(st);
+		st = NULL;
+		if ((r = fetch(&st, why, sizeof why)) < 0) {
+			screen_close();
+			fprintf(stderr, "clusterd: top: %s: the master went "
+			    "away (%s)\n", top.label, why);
+			return EXIT_FAILED;
+		}
+		draw(st, mono());
+	}
+	json_free(st);
+	screen_close();
+	if (top.killed) {
+		signal(top.killed, SIG_DFL);
+		raise(top.killed);
+	}
+	return EXIT_OK;
+}
+
+int
+top_run(const char *path, const char *label)
+{
+	struct json *st;
+	struct timespec ts = { 0, 500 * 1000 * 1000 };
+	const struct json *w;
+	char why[256];
+	bool has_cpu = false;
+
+	top.path = path;
+	top.label = label;
+	if (fetch(&st, why, sizeof why) < 0) {
+		fprintf(stderr, "clusterd: top: %s\n", why);
+		return EXIT_FAILED;
+	}
+	if (isatty(STDOUT_FILENO) && isatty(STDIN_FILENO)) {
+		setlocale(LC_CTYPE, "");
+		catch_signals();
+		return run_screen(st);
+	}
+	/* One frame. CPU % needs a second reading of cpu_s: take one. */
+	w = json_get(st, "workers");
+	for (w = w != NULL ? w->child : NULL; w != NULL; w = w->next)
+		has_cpu |= json_get(w, "cpu_s") != NULL;
+	if (has_cpu) {
+		frame(st, mono(), 0, emit_none);
+		json_free(st);
+		nanosleep(&ts, NULL);
+		if (fetch(&st, why, sizeof why) < 0) {
+			fprintf(stderr, "clusterd: top: %s\n", why);
+			return EXIT_FAILED;
+		}
+	}
+	frame(st, mono(), 0, emit_plain);
+	json_free(st);
+	free(top.seen);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+}
