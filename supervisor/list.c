@@ -272,9 +272,12 @@ print_text(struct buf *b)
 	char user[40], ready[32], gen[16], up[32], pid[16], file[PATH_MAX];
 	char state[16];
 	double r, w, g, u;
-	int i;
+	int i, nw = 16;
 
-	buf_printf(b, "%-16s %-8s %-8s %-9s %-7s %-4s %-8s %s\n", "NAME",
+	for (i = 0; i < ls.n; i++)	/* the names line up, however long */
+		if ((int)strlen(ls.v[i].name) > nw)
+			nw = (int)strlen(ls.v[i].name);
+	buf_printf(b, "%-*s %-8s %-8s %-9s %-7s %-4s %-8s %s\n", nw, "NAME",
 	    "USER", "MASTER", "STATE", "READY", "GEN", "UPTIME", "FILE");
 	for (i = 0; i < ls.n; i++) {
 		const struct entry *e = &ls.v[i];
@@ -294,7 +297,7 @@ print_text(struct buf *b)
 			list_fmt_duration(u, up, sizeof up);
 		else
 			snprintf(up, sizeof up, "-");
-		buf_printf(b, "%-16s %-8s %-8s %-9s %-7s %-4s %-8s ", e->name,
+		buf_printf(b, "%-*s %-8s %-8s %-9s %-7s %-4s %-8s ", nw, e->name,
 		    user_name(e->uid, user, sizeof user), pid,
 		    safe(e->state, state, sizeof state), ready, gen, up);
 		if (s != NULL)
