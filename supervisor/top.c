@@ -78,6 +78,21 @@ fmt_num(const struct json *o, const char *key, const char *fmt, char *buf,
 	return buf;
 }
 
+/* "signal 9 (KILL)..." as "SIGKILL...": the column is narrow at 80. */
+static void
+short_exit(char *s)
+{
+	char *open = strchr(s, '('), *close = open ? strchr(open, ')') : NULL;
+	char tmp[64];
+
+	if (strncmp(s, "signal ", 7) != 0 || close == NULL ||
+	    close - open > 16)
+		return;
+	snprintf(tmp, sizeof tmp, "SIG%.*s%s", (int)(close - open - 1),
+	    open + 1, close + 1);
+	snprintf(s, 64, "%s", tmp);
+}
+
 static int
 state_pair(const char *state)
 {
@@ -194,6 +209,7 @@ frame(const struct json *st, double now, int rows, emit_fn *emit)
 		safe_copy(state_b, sizeof state_b, json_str(w, "state"));
 		state = state_b;
 		safe_copy(last, sizeof last, json_str(w, "last_exit"));
+		short_exit(last);
 		snprintf(pid_s, sizeof pid_s, pid > 0 ? "%ld" : "-", pid);
 		if (json_num(w, "uptime_s", &v))
 			list_fmt_duration(v, up, sizeof up);

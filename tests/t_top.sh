@@ -87,7 +87,7 @@ note "slot 0's new pid $shown shown $dt ms after kill -9"
 [ "$dt" -le 2000 ] || fail "new pid shown after $dt ms (more than 2 s)"
 p0=$(slot_pid 0)
 assert_eq "$shown" "$p0" "the pid shown for slot 0"
-wait_until 5 eval "pane_has '^0 +$p0 +1 +ready .*signal 9'" ||
+wait_until 5 eval "pane_has '^0 +$p0 +1 +ready .* SIGKILL\$'" ||
 	fail "slot 0 not ready again with its last exit: $(pane)"
 
 # Resize to 60x20 and back: each time a clean frame of that size.
