@@ -22,11 +22,13 @@
 #define TOP_INTERVAL	1.0	/* seconds between frames */
 #define TOP_TIMEOUT	5.0	/* for one status answer */
 
-/* The last cpu_s seen per slot, to turn the next one into a rate. */
+/* The last cpu_s seen per worker (by pid: a draining worker has a row of
+ * its own beside its slot's new one), to turn the next one into a rate. */
 struct cpu_seen {
-	int	 slot;
-	long	 pid;
-	double	 cpu_s, at;
+	long		 pid;
+	double		 cpu_s, at;
+	unsigned	 reading;	/* which status it came from */
+	char		 shown[16];	/* the CPU % it gave */
 };
 
 static struct {
@@ -34,6 +36,7 @@ static struct {
 	const char		*label;		/* FILE, for messages */
 	struct cpu_seen		*seen;
 	int			 nseen;
+	unsigned		 reading;	/* status answers read */
 	bool			 curses;
 	bool			 colour;
 	volatile sig_atomic_t	 quit;		/* SIGINT: as q */
@@ -107,37 +110,52 @@ state_pair(const char *state)
 	return 0;
 }
 
-/* CPU % of one slot's worker since the last frame; "-" for a new worker
- * or without cpu_s. The reading is kept for the next frame. */
+/* CPU % of a worker between the last reading and this one ("-" for a
+ * new worker, without cpu_s, or if it went backwards). A redraw of the
+ * same reading (a resize) shows what that reading gave. */
 static const char *
-cpu_percent(int slot, long pid, const struct json *w, double now, char *buf,
-    size_t len)
+cpu_percent(long pid, const struct json *w, double now, bool fresh)
 {
 	struct cpu_seen *s = NULL, *p;
 	double cpu;
 	int i;
 
-	if (!json_num(w, "cpu_s", &cpu) || pid <= 0)
-		return "-";
 	for (i = 0; i < top.nseen; i++)
-		if (top.seen[i].slot == slot)
+		if (top.seen[i].pid == pid)
 			s = &top.seen[i];
+	if (!fresh || pid <= 0)
+		return s != NULL && pid > 0 ? s->shown : "-";
+	if (!json_num(w, "cpu_s", &cpu))
+		return "-";
 	if (s == NULL) {
 		if ((p = realloc(top.seen, (size_t)(top.nseen + 1) *
 		    sizeof *p)) == NULL)
 			return "-";
 		top.seen = p;
 		s = &top.seen[top.nseen++];
-		s->slot = slot;
-		s->pid = 0;
-	}
-	buf = s->pid == pid && now > s->at && cpu >= s->cpu_s ?
-	    (snprintf(buf, len, "%.1f", 100 * (cpu - s->cpu_s) /
-	    (now - s->at)), buf) : NULL;
-	s->pid = pid;
+		s->pid = pid;
+		snprintf(s->shown, sizeof s->shown, "-");
+	} else if (now > s->at && cpu >= s->cpu_s)
+		snprintf(s->shown, sizeof s->shown, "%.1f",
+		    100 * (cpu - s->cpu_s) / (now - s->at));
+	else
+		snprintf(s->shown, sizeof s->shown, "-");
 	s->cpu_s = cpu;
 	s->at = now;
-	return buf != NULL ? buf : "-";
+	s->reading = top.reading;
+	return s->shown;
+}
+
+/* Forget the workers the last reading did not have. */
+static void
+cpu_prune(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < top.nseen; i++)
+		if (top.seen[i].reading == top.reading)
+			top.seen[n++] = top.seen[i];
+	top.nseen = n;
 }
 
 /*
@@ -148,7 +166,8 @@ cpu_percent(int slot, long pid, const struct json *w, double now, char *buf,
 typedef void emit_fn(int y, const char *line, int col, int width, int pair);
 
 static void
-frame(const struct json *st, double now, int rows, emit_fn *emit)
+frame(const struct json *st, double now, int rows, emit_fn *emit,
+    bool fresh)
 {
 	const struct json *ws, *w, *l;
 	char line[512], name[NAME_MAX_LEN + 8], up[32], buf[6][32], st_s[16];
@@ -156,6 +175,9 @@ frame(const struct json *st, double now, int rows, emit_fn *emit)
 	double v, ready = 0, wanted = 0, gen = 0, mpid = 0;
 	size_t o;
 	int y = 0, n = 0, shown, slot;
+
+	if (fresh)
+		top.reading++;
 
 	safe_copy(name, sizeof name, json_str(st, "name"));
 	json_num(st, "master_pid", &mpid);
@@ -198,14 +220,17 @@ frame(const struct json *st, double now, int rows, emit_fn *emit)
 		char state_b[16];
 		long pid;
 
-		if (rows > 0 && y == rows - 1 && shown + 1 < n) {
-			snprintf(line, sizeof line, "... %d more slots (the "
-			    "window is too small)", n - shown);
-			emit(y++, line, 0, 0, 0);
-			break;
+		pid = json_num(w, "pid", &v) ? (long)v : 0;
+		if (rows > 0 && y >= rows - 1 && shown + 1 < n) {
+			if (y == rows - 1) {
+				snprintf(line, sizeof line, "... %d more rows "
+				    "(the window is too small)", n - shown);
+				emit(y++, line, 0, 0, 0);
+			}
+			cpu_percent(pid, w, now, fresh);  /* for later */
+			continue;
 		}
 		slot = json_num(w, "slot", &v) ? (int)v : -1;
-		pid = json_num(w, "pid", &v) ? (long)v : 0;
 		safe_copy(state_b, sizeof state_b, json_str(w, "state"));
 		state = state_b;
 		safe_copy(last, sizeof last, json_str(w, "last_exit"));
@@ -225,13 +250,15 @@ frame(const struct json *st, double now, int rows, emit_fn *emit)
 		    fmt_num(w, "generation", "%.0f", buf[0], sizeof buf[0]),
 		    state, up,
 		    fmt_num(w, "restarts", "%.0f", buf[1], sizeof buf[1]),
-		    cpu_percent(slot, pid, w, now, buf[2], sizeof buf[2]),
+		    cpu_percent(pid, w, now, fresh),
 		    buf[4], fmt_num(w, "queued", "%.0f", buf[3], sizeof buf[3]),
 		    l == NULL || l->type != JSON_BOOL ? "-" :
 		    l->boolean ? "yes" : "no", last);
 		emit(y++, line, 17, 9, state_pair(state));
 		shown++;
 	}
+	if (fresh)
+		cpu_prune();
 }
 
 /* ------------------------------------------------------------------ */
@@ -352,14 +379,14 @@ fetch(struct json **ret, char *why, size_t len)
 }
 
 static void
-draw(const struct json *st, double now)
+draw(const struct json *st, double now, bool fresh)
 {
 	char clock[64], hint[128];
 	time_t t = time(NULL);
 	struct tm tm;
 
 	erase();
-	frame(st, now, LINES - 1, emit_curses);
+	frame(st, now, LINES - 1, emit_curses, fresh);
 	strftime(clock, sizeof clock, "%H:%M:%S", localtime_r(&t, &tm));
 	snprintf(hint, sizeof hint, "%s  q: quit", clock);
 	if (LINES > 1)
@@ -376,7 +403,7 @@ run_screen(struct json *st)
 	int ch, r;
 
 	screen_open();
-	draw(st, mono());
+	draw(st, mono(), true);
 	for (;;) {
 		if (top.quit || top.killed)
 			break;
@@ -388,7 +415,7 @@ run_screen(struct json *st)
 				break;
 			if (ch == KEY_RESIZE || ch == 12 /* ^L */) {
 				clearok(curscr, TRUE);
-				draw(st, mono());
+				draw(st, mono(), false);
 			}
 			continue;
 		}
@@ -401,7 +428,7 @@ run_screen(struct json *st)
 			    "away (%s)\n", top.label, why);
 			return EXIT_FAILED;
 		}
-		draw(st, mono());
+		draw(st, mono(), true);
 	}
 	json_free(st);
 	screen_close();
@@ -437,7 +464,7 @@ top_run(const char *path, const char *label)
 	for (w = w != NULL ? w->child : NULL; w != NULL; w = w->next)
 		has_cpu |= json_get(w, "cpu_s") != NULL;
 	if (has_cpu) {
-		frame(st, mono(), 0, emit_none);
+		frame(st, mono(), 0, emit_none, true);
 		json_free(st);
 		nanosleep(&ts, NULL);
 		if (fetch(&st, why, sizeof why) < 0) {
@@ -445,7 +472,7 @@ top_run(const char *path, const char *label)
 			return EXIT_FAILED;
 		}
 	}
-	frame(st, mono(), 0, emit_plain);
+	frame(st, mono(), 0, emit_plain, true);
 	json_free(st);
 	free(top.seen);
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # What top makes of the status it is given, from a stand-in master on a
 # control socket (python3, our own uid): CPU % from two cpu_s readings (a
-# worker that burns half a CPU shows about 50), a new pid starts its CPU %
-# over ("-"), queued shown when a number and "-" when null or absent,
-# control characters in any field never reach the terminal, and an answer
-# that is not the status object ends top with exit 1 and a reason.
+# worker that burns half a CPU shows about 50, a draining one beside it
+# its own), a new pid starts its CPU % over ("-"), queued shown when a
+# number and "-" when null or absent, control characters in any field never
+# reach the terminal, a window too small for every row says how many are
+# left, and an answer that is not the status object ends top with exit 1.
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || skip "python3 missing"
@@ -32,6 +33,11 @@ while True:
              "state": "ready", "restarts": 0, "last_exit": None,
              "rss_bytes": 3 << 20, "receiving": True,
              "cpu_s": 10 + now * 0.5, "queued": 7},
+            # its predecessor, draining beside it: a rate of its own
+            {"slot": 0, "pid": 999, "generation": 1, "uptime_s": 9.0,
+             "state": "draining", "restarts": 0, "last_exit": None,
+             "rss_bytes": 3 << 20, "receiving": False,
+             "cpu_s": 1 + now * 0.25, "queued": 0},
             # a new pid on every answer: no rate, ever
             {"slot": 1, "pid": 2000 + n, "generation": 2, "uptime_s": 0.1,
              "state": "starting", "restarts": 3,
@@ -62,7 +68,12 @@ note "$(cat "$T/frame")"
 grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$T/frame" && fail "control characters in the frame"
 assert_eq "$(head -1 "$T/frame")" "fa?ke: master 4242, up 1m01s, generation 2, 1/3 workers ready (running)" "header"
 assert_eq "$(sed -n 2p "$T/frame")" "listen: 127.0.0.1:1?]0;pwned?" "listen line"
-row() { awk -v s="$1" '$1 == s' "$T/frame"; }
+row() { awk -v s="$1" '$1 == s' "$T/frame" | head -1; }
+drain=$(awk '$1 == 0 && $4 == "draining"' "$T/frame")
+[[ $drain =~ ^0\ +999\ +1\ +draining\ +9s\ +0\ +([0-9.]+)\ +3\.0M\ +0\ +no\ +-$ ]] ||
+	fail "the draining row of slot 0: '$drain'"
+awk -v c="${BASH_REMATCH[1]}" 'BEGIN { exit !(c >= 15 && c <= 35) }' ||
+	fail "the draining worker burns a quarter of a CPU, top says ${BASH_REMATCH[1]}"
 cpu0=$(row 0 | awk '{ print $7 }')
 awk -v c="$cpu0" 'BEGIN { exit !(c >= 35 && c <= 65) }' ||
 	fail "slot 0 burns half a CPU, top says '$cpu0': $(row 0)"
@@ -72,6 +83,25 @@ awk -v c="$cpu0" 'BEGIN { exit !(c >= 35 && c <= 65) }' ||
 	fail "slot 1's row (new pid: no CPU %, queued null): '$(row 1)'"
 [[ $(row 2) =~ ^2\ +-\ +-\ +backoff\ +-\ +1\ +-\ +-\ +-\ +no\ +code\ 3$ ]] ||
 	fail "slot 2's row (no cpu_s, no queued): '$(row 2)'"
+
+# In a terminal too small for every row: the rows left are counted on the
+# last line but one (above the clock). Needs tmux, else said and skipped.
+if command -v tmux >/dev/null; then
+	TM=(tmux -S "$T/tmux.sock")
+	on_exit '"${TM[@]}" kill-server 2>/dev/null'
+	"${TM[@]}" new-session -d -x 80 -y 8 -s top \
+		"exec '$CLUSTERD' -s '$T/fake.sock' top" || fail "tmux new-session"
+	wait_until 10 eval "${TM[*]} capture-pane -p -t top | grep -q '^\\.\\.\\. 2 more rows (the window is too small)\$'" ||
+		fail "8 lines: no count of the rows left: $("${TM[@]}" capture-pane -p -t top)"
+	"${TM[@]}" capture-pane -p -t top >"$T/small"
+	assert_eq "$(sed -n 5p "$T/small" | awk '{ print $1, $2 }')" "0 1000" "first row at 8 lines"
+	assert_eq "$(sed -n 6p "$T/small" | awk '{ print $1, $2 }')" "0 999" "second row at 8 lines"
+	sed -n 8p "$T/small" | grep -q 'q: quit$' || fail "no clock line at 8 lines: $(cat "$T/small")"
+	"${TM[@]}" send-keys -t top q
+	wait_until 5 eval "! ${TM[*]} has-session -t top 2>/dev/null" || fail "top did not quit on q"
+else
+	note "SKIP (part): tmux missing, the small-window check did not run"
+fi
 
 # Not the status object: exit 1 and why; the terminal gets no garbage.
 bg_run python3 "$T/fake.py" "$T/bad.sock" garbage
