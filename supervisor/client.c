@@ -247,7 +247,8 @@ control_command(const char *path, const char *request, bool wait_exit,
 
 int
 control_query(const char *path, const char *request, uid_t trust_uid,
-    double timeout, char **ret_text, int *ret_code, pid_t *ret_peer)
+    bool exact, double timeout, char **ret_text, int *ret_code,
+    pid_t *ret_peer)
 {
 	struct sockaddr_un sun;
 	struct ucred cred;
@@ -274,7 +275,7 @@ control_query(const char *path, const char *request, uid_t trust_uid,
 		return e == -ENOTDIR ? -ENOENT : e;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1 ||
-	    (cred.uid != 0 && cred.uid != trust_uid)) {
+	    (cred.uid != trust_uid && (exact || cred.uid != 0))) {
 		close(fd);
 		return -EPERM;
 	}

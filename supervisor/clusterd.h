@@ -604,13 +604,14 @@ int	 control_command(const char *socket_path, const char *request,
 	    bool wait_exit, double timeout);
 
 /* A quiet request for programs (top, list): connect, check that the
- * peer is root or trust_uid, send request, read the whole answer (at most
- * CONTROL_OUT_MAX) into *ret_text (malloc'd, NUL-terminated) and its code.
- * 0, or -errno: -ENOENT/-ECONNREFUSED nobody there, -EPERM a peer we do
- * not trust, -ETIMEDOUT, -EPROTO no answer. */
+ * peer is root or trust_uid (only trust_uid: exact), send request, read
+ * the whole answer (at most CONTROL_OUT_MAX) into *ret_text (malloc'd,
+ * NUL-terminated) and its code. 0, or -errno: -ENOENT/-ECONNREFUSED
+ * nobody there, -EPERM a peer we do not trust, -ETIMEDOUT, -EPROTO no
+ * answer. */
 int	 control_query(const char *socket_path, const char *request,
-	    uid_t trust_uid, double timeout, char **ret_text, int *ret_code,
-	    pid_t *ret_peer);
+	    uid_t trust_uid, bool exact, double timeout, char **ret_text,
+	    int *ret_code, pid_t *ret_peer);
 
 /* json.c: a strict, bounded JSON reader for the answers of a master. */
 enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING,

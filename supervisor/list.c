@@ -107,8 +107,16 @@ look(const char *base, const char *name, uid_t uid)
 	snprintf(sock, sizeof sock, "%s/control.sock", e.dir);
 	snprintf(pidf, sizeof pidf, "%s/master.pid", e.dir);
 	held = pidfile_look(pidf, &pid);
-	r = control_query(sock, "status json", uid, LIST_TIMEOUT, &text,
-	    &code, &peer);
+	/* Only a socket of the directory's owner, answered by that owner: a
+	 * user's directory must not make root talk to another daemon (a
+	 * symlink to its socket) nor believe a process of someone else. */
+	if (lstat(sock, &st) == -1)
+		r = -errno;
+	else if (!S_ISSOCK(st.st_mode) || st.st_uid != uid)
+		r = -EPERM;
+	else
+		r = control_query(sock, "status json", uid, true,
+		    LIST_TIMEOUT, &text, &code, &peer);
 	if (r == 0) {
 		if (code == EXIT_OK && json_parse(text, strlen(text),
 		    &e.status) == 0 && e.status->type == JSON_OBJECT) {
@@ -142,6 +150,10 @@ look(const char *base, const char *name, uid_t uid)
 		if (pid > 0 && kill((pid_t)pid, 0) == -1 && errno == ESRCH)
 			snprintf(e.why, sizeof e.why, "master %ld is gone",
 			    pid);
+		else if (r == -EPERM)
+			snprintf(e.why, sizeof e.why, "%s is not a socket "
+			    "of uid %u nor answered by it", sock,
+			    (unsigned)uid);
 		else if (held == 0)
 			snprintf(e.why, sizeof e.why, "nobody holds the "
 			    "pidfile's lock");

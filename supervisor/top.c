@@ -348,8 +348,8 @@ fetch(struct json **ret, char *why, size_t len)
 	char *text;
 	int code, r;
 
-	r = control_query(top.path, "status json", geteuid(), TOP_TIMEOUT,
-	    &text, &code, NULL);
+	r = control_query(top.path, "status json", geteuid(), false,
+	    TOP_TIMEOUT, &text, &code, NULL);
 	if (r == -ENOENT || r == -ECONNREFUSED) {
 		snprintf(why, len, "no master at %s", top.path);
 		return r;

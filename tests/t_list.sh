@@ -2,8 +2,9 @@
 # clusterd list: as root it shows a root cluster, another user's (nobody's,
 # under /tmp/clusterd-UID) and a stale runtime dir (its master kill -9'd:
 # pidfile and socket left behind) marked stale, not running; --json is one
-# valid array with the same; nobody sees only its own cluster; a cluster
-# stopped cleanly is gone from the list.
+# valid array with the same; a user's directory whose socket is a symlink
+# to root's cluster is not taken for it; nobody sees only its own cluster;
+# a cluster stopped cleanly is gone from the list.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
@@ -56,7 +57,14 @@ wait_until 10 grep -q "workers ready on" "$T/b.log" || fail "b did not start: $(
 	fail "b's master does not run as nobody"
 [ -S "/tmp/clusterd-$nuid/$B/control.sock" ] || fail "b's socket is not in /tmp/clusterd-$nuid/$B"
 
-# --- As root: all three. -------------------------------------------------
+# nobody's trap: a "cluster" whose control socket is a symlink to root's.
+D=tl$$d
+on_exit 'rm -rf "/tmp/clusterd-$nuid/$D"'
+"${AS_NOBODY[@]}" mkdir -m 700 "/tmp/clusterd-$nuid/$D" &&
+	"${AS_NOBODY[@]}" ln -s "/run/clusterd/$A/control.sock" "/tmp/clusterd-$nuid/$D/control.sock" ||
+	fail "nobody's symlinked socket"
+
+# --- As root: all of them. -----------------------------------------------
 "$CLUSTERD" list >"$T/list" 2>"$T/list.err"
 assert_eq "$?" 0 "list exit status"
 note "$(cat "$T/list")"
@@ -69,6 +77,9 @@ line() { awk -v n="$1" '$1 == n' "$T/list"; }
 	fail "nobody's cluster: '$(line "$B")'"
 [[ $(line "$C") =~ ^$C\ +root\ +$CPID\ +stale\ +-\ +-\ +-\ +\(/run/clusterd/$C:\ master\ $CPID\ is\ gone\)$ ]] ||
 	fail "the stale dir: '$(line "$C")'"
+# The symlink is not followed: not root's cluster under nobody's name.
+[[ $(line "$D") =~ ^$D\ +nobody\ +-\ +stale\ + ]] ||
+	fail "nobody's symlink to root's socket: '$(line "$D")'"
 
 "$CLUSTERD" list --json >"$T/list.json"
 assert_eq "$?" 0 "list --json exit status"
