@@ -2,8 +2,9 @@
 # clusterd top in a real terminal (tmux, 80x24): both slots of a 2-worker
 # cluster; a kill -9'd worker's row shows its successor's pid within 2 s; a
 # resize to 60x20 and back redraws a clean frame; q exits 0 and leaves the
-# pane as it was; SIGTERM restores the terminal too; the master going away
-# ends top with exit 1 and says so. Piped, it prints one frame, exit 0.
+# pane as it was (text and stty modes), so does Ctrl-C; SIGTERM restores
+# the terminal too; the master going away ends top with exit 1 and says
+# so. Piped, it prints one frame and exits 0.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
@@ -117,6 +118,14 @@ diff "$T/expected" "$T/after" >"$T/diff" ||
 	fail "the pane after q is not the one before: $(cat "$T/diff")"
 keys 'stty -a | head -1 | diff - stty.before && echo stty-same' Enter
 wait_until 5 pane_has '^stty-same$' || fail "terminal modes changed: $(pane)"
+
+# Ctrl-C: the same as q.
+keys clear Enter
+keys '$c top topapp.conf; echo top-exit=$?' Enter
+wait_until 10 pane_has '^SLOT +PID' || fail "top (ctrl-c) shows no table"
+keys C-c
+wait_until 5 pane_has '^top-exit=0$' || fail "top did not exit 0 on Ctrl-C: $(pane)"
+pane_has '^SLOT +PID' && fail "the frame is still on the screen after Ctrl-C"
 
 # SIGTERM to top: the terminal restored, top ends by the signal.
 keys clear Enter
