@@ -423,9 +423,16 @@ run_screen(struct json *st)
 		json_free(st);
 		st = NULL;
 		if ((r = fetch(&st, why, sizeof why)) < 0) {
+			if (top.quit || top.killed)
+				break;	/* asked to go while it waited */
 			screen_close();
-			fprintf(stderr, "clusterd: top: %s: the master went "
-			    "away (%s)\n", top.label, why);
+			if (r == -ETIMEDOUT)
+				fprintf(stderr, "clusterd: top: %s: the master "
+				    "stopped answering (nothing within %gs)\n",
+				    top.label, TOP_TIMEOUT);
+			else
+				fprintf(stderr, "clusterd: top: %s: the master "
+				    "went away (%s)\n", top.label, why);
 			return EXIT_FAILED;
 		}
 		draw(st, mono(), true);

@@ -5,7 +5,8 @@
 # its own), a new pid starts its CPU % over ("-"), queued shown when a
 # number and "-" when null or absent, control characters in any field never
 # reach the terminal, a window too small for every row says how many are
-# left, and an answer that is not the status object ends top with exit 1.
+# left; an answer that is not the status object, or none within 5 s, ends
+# top with exit 1.
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || skip "python3 missing"
@@ -24,6 +25,9 @@ while True:
     try:
         c.recv(512)
         now = time.monotonic() - t0
+        if mode == "once" and n > 1:
+            time.sleep(30)	# a master that stopped answering
+            continue
         if mode == "garbage":
             c.sendall(b'0\n{"name":"x","workers":[{"slot":0,\x00\n')
             continue
@@ -99,6 +103,18 @@ if command -v tmux >/dev/null; then
 	sed -n 8p "$T/small" | grep -q 'q: quit$' || fail "no clock line at 8 lines: $(cat "$T/small")"
 	"${TM[@]}" send-keys -t top q
 	wait_until 5 eval "! ${TM[*]} has-session -t top 2>/dev/null" || fail "top did not quit on q"
+
+	# A master that stops answering: top restores the screen, says so,
+	# exits 1 (after its 5 s wait for an answer).
+	bg_run python3 "$T/fake.py" "$T/once.sock" once
+	wait_until 5 test -S "$T/once.sock" || fail "the third stand-in did not start"
+	"${TM[@]}" new-session -d -x 80 -y 24 -s once \
+		"'$CLUSTERD' -s '$T/once.sock' top 2>'$T/once.err'; echo top-exit=\$?; sleep 60"
+	wait_until 20 eval "${TM[*]} capture-pane -p -t once | grep -q '^top-exit='" ||
+		fail "top went on without answers: $("${TM[@]}" capture-pane -p -t once)"
+	assert_eq "$("${TM[@]}" capture-pane -p -t once | grep '^top-exit=')" "top-exit=1" "exit status without answers"
+	assert_contains "$(cat "$T/once.err")" "the master stopped answering" "the reason"
+	"${TM[@]}" capture-pane -p -t once | grep -q '^SLOT' && fail "the frame stayed on the screen"
 else
 	note "SKIP (part): tmux missing, the small-window check did not run"
 fi
