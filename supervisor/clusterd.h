@@ -630,6 +630,7 @@ void	 json_free(struct json *);
 const struct json *json_get(const struct json *obj, const char *key);
 const char *json_str(const struct json *obj, const char *key);
 bool	 json_num(const struct json *obj, const char *key, double *ret);
+bool	 json_long(const struct json *obj, const char *key, long *ret);
 struct buf;
 void	 json_buf_str(struct buf *, const char *);	/* NULL: null */
 

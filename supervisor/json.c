@@ -390,3 +390,17 @@ json_buf_str(struct buf *b, const char *s)
 			buf_append(b, (const char *)p, 1);
 	buf_append(b, "\"", 1);
 }
+
+/* A number that is a whole one a long holds on every platform we build
+ * on (|v| < 2^53): what a master sends for pids, slots and sizes. */
+bool
+json_long(const struct json *obj, const char *key, long *ret)
+{
+	double v;
+
+	if (!json_num(obj, key, &v) || v != floor(v) ||
+	    fabs(v) >= 9007199254740992.0)
+		return false;
+	*ret = (long)v;
+	return true;
+}

@@ -120,13 +120,11 @@ look(const char *base, const char *name, uid_t uid)
 	if (r == 0) {
 		if (code == EXIT_OK && json_parse(text, strlen(text),
 		    &e.status) == 0 && e.status->type == JSON_OBJECT) {
-			double v_;
-
 			e.state = json_str(e.status, "state");
 			if (e.state == NULL)
 				e.state = "running";
-			e.pid = json_num(e.status, "master_pid", &v_) ?
-			    (long)v_ : (long)peer;
+			if (!json_long(e.status, "master_pid", &e.pid))
+				e.pid = (long)peer;
 		} else {
 			json_free(e.status);
 			e.status = NULL;

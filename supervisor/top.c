@@ -68,16 +68,15 @@ safe_copy(char *dst, size_t len, const char *src)
 	dst[o] = '\0';
 }
 
-/* A number field: its value printed with fmt, "-" when absent or null. */
+/* A count: its value, "-" when absent, null or not a whole number. */
 static const char *
-fmt_num(const struct json *o, const char *key, const char *fmt, char *buf,
-    size_t len)
+fmt_num(const struct json *o, const char *key, char *buf, size_t len)
 {
-	double v;
+	long v;
 
-	if (!json_num(o, key, &v))
+	if (!json_long(o, key, &v))
 		return "-";
-	snprintf(buf, len, fmt, v);
+	snprintf(buf, len, "%ld", v);
 	return buf;
 }
 
@@ -172,24 +171,25 @@ frame(const struct json *st, double now, int rows, emit_fn *emit,
 	const struct json *ws, *w, *l;
 	char line[512], name[NAME_MAX_LEN + 8], up[32], buf[6][32], st_s[16];
 	char last[64], list[256], pid_s[16], *state;
-	double v, ready = 0, wanted = 0, gen = 0, mpid = 0;
+	char mpid[24], gen[24], ready[24], wanted[24];
+	double v;
 	size_t o;
-	int y = 0, n = 0, shown, slot;
+	long slot, lv;
+	int y = 0, n = 0, shown;
 
 	if (fresh)
 		top.reading++;
 
 	safe_copy(name, sizeof name, json_str(st, "name"));
-	json_num(st, "master_pid", &mpid);
-	json_num(st, "generation", &gen);
-	json_num(st, "ready", &ready);
-	json_num(st, "wanted", &wanted);
 	list_fmt_duration(json_num(st, "uptime_s", &v) ? v : 0, up,
 	    sizeof up);
 	safe_copy(st_s, sizeof st_s, json_str(st, "state"));
-	snprintf(line, sizeof line, "%s: master %.0f, up %s, generation %.0f, "
-	    "%.0f/%.0f workers ready (%s%s)", name, mpid, up, gen, ready,
-	    wanted, st_s, (l = json_get(st, "reloading")) != NULL &&
+	snprintf(line, sizeof line, "%s: master %s, up %s, generation %s, "
+	    "%s/%s workers ready (%s%s)", name,
+	    fmt_num(st, "master_pid", mpid, sizeof mpid), up,
+	    fmt_num(st, "generation", gen, sizeof gen),
+	    fmt_num(st, "ready", ready, sizeof ready),
+	    fmt_num(st, "wanted", wanted, sizeof wanted), st_s, (l = json_get(st, "reloading")) != NULL &&
 	    l->type == JSON_BOOL && l->boolean ? ", reloading" : "");
 	emit(y++, line, 0, 0, 0);
 	o = 0;
@@ -220,7 +220,8 @@ frame(const struct json *st, double now, int rows, emit_fn *emit,
 		char state_b[16];
 		long pid;
 
-		pid = json_num(w, "pid", &v) ? (long)v : 0;
+		if (!json_long(w, "pid", &pid))
+			pid = 0;
 		if (rows > 0 && y >= rows - 1 && shown + 1 < n) {
 			if (y == rows - 1) {
 				snprintf(line, sizeof line, "... %d more rows "
@@ -230,7 +231,8 @@ frame(const struct json *st, double now, int rows, emit_fn *emit,
 			cpu_percent(pid, w, now, fresh);  /* for later */
 			continue;
 		}
-		slot = json_num(w, "slot", &v) ? (int)v : -1;
+		if (!json_long(w, "slot", &slot))
+			slot = -1;
 		safe_copy(state_b, sizeof state_b, json_str(w, "state"));
 		state = state_b;
 		safe_copy(last, sizeof last, json_str(w, "last_exit"));
@@ -240,18 +242,18 @@ frame(const struct json *st, double now, int rows, emit_fn *emit,
 			list_fmt_duration(v, up, sizeof up);
 		else
 			snprintf(up, sizeof up, "-");
-		if (json_num(w, "rss_bytes", &v) && v > 0)
-			list_fmt_size((uint64_t)v, buf[4], sizeof buf[4]);
+		if (json_long(w, "rss_bytes", &lv) && lv > 0)
+			list_fmt_size((uint64_t)lv, buf[4], sizeof buf[4]);
 		else
 			snprintf(buf[4], sizeof buf[4], "-");
 		l = json_get(w, "receiving");
-		snprintf(line, sizeof line, "%-4d %-7s %-3s %-9s %-6s %-8s %5s "
+		snprintf(line, sizeof line, "%-4ld %-7s %-3s %-9s %-6s %-8s %5s "
 		    "%6s %5s %-4s %s", slot, pid_s,
-		    fmt_num(w, "generation", "%.0f", buf[0], sizeof buf[0]),
+		    fmt_num(w, "generation", buf[0], sizeof buf[0]),
 		    state, up,
-		    fmt_num(w, "restarts", "%.0f", buf[1], sizeof buf[1]),
+		    fmt_num(w, "restarts", buf[1], sizeof buf[1]),
 		    cpu_percent(pid, w, now, fresh),
-		    buf[4], fmt_num(w, "queued", "%.0f", buf[3], sizeof buf[3]),
+		    buf[4], fmt_num(w, "queued", buf[3], sizeof buf[3]),
 		    l == NULL || l->type != JSON_BOOL ? "-" :
 		    l->boolean ? "yes" : "no", last);
 		emit(y++, line, 17, 9, state_pair(state));

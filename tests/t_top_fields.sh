@@ -28,6 +28,18 @@ while True:
         if mode == "once" and n > 1:
             time.sleep(30)	# a master that stopped answering
             continue
+        if mode == "huge":
+            big = 1e300
+            st = {"name": "huge", "master_pid": big, "generation": -big,
+                  "uptime_s": big, "state": "running", "wanted": big,
+                  "ready": 1.5, "listen": [1, None, {"a": []}],
+                  "workers": [{"slot": big, "pid": big, "generation": big,
+                               "uptime_s": -big, "state": 7,
+                               "restarts": big, "last_exit": ["x"],
+                               "rss_bytes": big, "receiving": "yes",
+                               "cpu_s": big, "queued": -big}] * 3}
+            c.sendall(b"0\n" + json.dumps(st).encode() + b"\n")
+            continue
         if mode == "garbage":
             c.sendall(b'0\n{"name":"x","workers":[{"slot":0,\x00\n')
             continue
@@ -118,6 +130,14 @@ if command -v tmux >/dev/null; then
 else
 	note "SKIP (part): tmux missing, the small-window check did not run"
 fi
+
+# Numbers no master sends, fields of the wrong type: a frame all the same.
+bg_run python3 "$T/fake.py" "$T/huge.sock" huge
+wait_until 5 test -S "$T/huge.sock" || fail "the huge stand-in did not start"
+"$CLUSTERD" -s "$T/huge.sock" top >"$T/frame3" 2>&1
+assert_eq "$?" 0 "top's exit status on huge numbers: $(cat "$T/frame3")"
+assert_eq "$(grep -c '^-1 ' "$T/frame3")" 3 "rows with a slot out of range: $(cat "$T/frame3")"
+grep -q 'Sanitizer\|runtime error' "$T/frame3" && fail "sanitizer: $(cat "$T/frame3")"
 
 # Not the status object: exit 1 and why; the terminal gets no garbage.
 bg_run python3 "$T/fake.py" "$T/bad.sock" garbage

@@ -61,6 +61,14 @@ test_status(void)
 	CHECK(json_get(w->next, "cpu_s") == NULL, "cpu_s absent");
 	CHECK(!json_num(w->next, "pid", &v), "pid null");
 	CHECK(strcmp(json_str(w->next, "last_exit"), "code 3") == 0, "exit");
+	{
+		long lv = -7;
+
+		CHECK(json_long(w, "pid", &lv) && lv == 100, "pid as long");
+		CHECK(!json_long(w, "cpu_s", &lv) && lv == 100,
+		    "0.25 is no long, *ret untouched");
+		CHECK(!json_long(w->next, "pid", &lv), "null is no long");
+	}
 	json_free(j);
 }
 
@@ -122,6 +130,22 @@ test_strings(void)
 	}
 }
 
+/* Numbers too big for a long (a master gone wrong) are refused, not cast. */
+static void
+test_long(void)
+{
+	struct json *j;
+	long v = 1;
+
+	CHECK(parse("{\"a\":1e300,\"b\":-9007199254740992,\"c\":"
+	    "9007199254740991,\"d\":-0}", &j) == 0, "big numbers parse");
+	CHECK(!json_long(j, "a", &v) && v == 1, "1e300 is no long");
+	CHECK(!json_long(j, "b", &v), "-2^53 is no long");
+	CHECK(json_long(j, "c", &v) && v == 9007199254740991L, "2^53-1 is");
+	CHECK(json_long(j, "d", &v) && v == 0, "-0 is 0");
+	json_free(j);
+}
+
 static void
 test_depth(void)
 {
@@ -167,6 +191,7 @@ main(void)
 	test_status();
 	test_grammar();
 	test_strings();
+	test_long();
 	test_depth();
 	test_writer();
 	printf("test_json: %d checks, %d failed\n", nchecks, nfailed);
