@@ -313,10 +313,13 @@ catch_signals(void)
 	sigaction(SIGQUIT, &sa, NULL);
 }
 
-static void
+/* The screen, or -ENOTTY when the terminal is unknown (TERM unset, no
+ * terminfo entry): initscr would exit the process. */
+static int
 screen_open(void)
 {
-	initscr();
+	if (newterm(NULL, stdout, stdin) == NULL)
+		return -ENOTTY;
 	cbreak();		/* Ctrl-C stays SIGINT: the handler quits */
 	noecho();
 	nonl();
@@ -332,6 +335,7 @@ screen_open(void)
 		top.colour = true;
 	}
 	top.curses = true;
+	return 0;
 }
 
 static void
@@ -404,7 +408,13 @@ run_screen(struct json *st)
 	double next = mono() + TOP_INTERVAL, left;
 	int ch, r;
 
-	screen_open();
+	if (screen_open() < 0) {
+		fprintf(stderr, "clusterd: top: terminal '%s' unknown, one "
+		    "frame as text\n", getenv("TERM") ? getenv("TERM") : "");
+		frame(st, mono(), 0, emit_plain, true);
+		json_free(st);
+		return EXIT_OK;
+	}
 	draw(st, mono(), true);
 	for (;;) {
 		if (top.quit || top.killed)

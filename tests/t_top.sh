@@ -4,7 +4,8 @@
 # resize to 60x20 and back redraws a clean frame; q exits 0 and leaves the
 # pane as it was (text and stty modes), so does Ctrl-C; SIGTERM restores
 # the terminal too; the master going away ends top with exit 1 and says
-# so. Piped, it prints one frame and exits 0.
+# so. Piped, or on a terminal ncurses does not know, it prints one frame
+# and exits 0.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
@@ -137,6 +138,15 @@ tp=$(ps --ppid "$shell" -o pid= | tr -d ' ' | head -1)
 kill -TERM "$tp"
 wait_until 5 pane_has '^top-exit=143$' || fail "top did not end by SIGTERM: $(pane)"
 pane_has '^SLOT +PID' && fail "the frame is still on the screen after SIGTERM"
+
+# A terminal ncurses does not know: one plain frame, exit 0.
+keys clear Enter
+keys 'TERM=no-such-term $c top topapp.conf; echo top-exit=$?' Enter
+wait_until 10 pane_has '^top-exit=' || fail "top on an unknown terminal did not end: $(pane)"
+pane_has "terminal 'no-such-term' unknown, one frame as text" ||
+	fail "no word about the unknown terminal: $(pane)"
+pane_has '^SLOT +PID' || fail "no frame on an unknown terminal: $(pane)"
+assert_eq "$(pane | grep '^top-exit=')" "top-exit=0" "exit status on an unknown terminal"
 
 # The master goes away: top says so, restores the terminal, exits 1.
 keys clear Enter
