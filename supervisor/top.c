@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <curses.h>
+#include <term.h>
 
 #include "clusterd.h"
 
@@ -314,10 +315,16 @@ catch_signals(void)
 }
 
 /* The screen, or -ENOTTY when the terminal is unknown (TERM unset, no
- * terminfo entry): initscr would exit the process. */
+ * terminfo entry), where initscr would exit the process. */
 static int
 screen_open(void)
 {
+	int err;
+
+	/* Asked first: a newterm that fails leaks what it set up. */
+	if (setupterm(NULL, STDOUT_FILENO, &err) != OK)
+		return -ENOTTY;
+	del_curterm(cur_term);
 	if (newterm(NULL, stdout, stdin) == NULL)
 		return -ENOTTY;
 	cbreak();		/* Ctrl-C stays SIGINT: the handler quits */
