@@ -43,7 +43,10 @@ INI_OBJ	 = $(BUILD)/third_party/inih/ini.o
 
 SUP_SRC	 = $(wildcard supervisor/*.c)
 SUP_OBJ	 = $(SUP_SRC:supervisor/%.c=$(BUILD)/supervisor/%.o) $(INI_OBJ)
-LIB_OBJ	 = $(filter-out $(BUILD)/supervisor/main.o,$(SUP_OBJ))
+# top.c is the one user of ncurses: only the binary links it.
+CURSES_OBJ = $(BUILD)/supervisor/top.o
+CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
+LIB_OBJ	 = $(filter-out $(BUILD)/supervisor/main.o $(CURSES_OBJ),$(SUP_OBJ))
 WRK_SRC	 = $(wildcard worker/*.c)
 WRK_OBJ	 = $(WRK_SRC:worker/%.c=$(BUILD)/worker/%.o)
 UNIT_SRC = $(wildcard tests/unit/*.c)
@@ -57,7 +60,7 @@ clusterd-worker: $(BUILD)/clusterd-worker
 	ln -sf $< $@
 
 $(BUILD)/clusterd: $(SUP_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CURSES_LIBS)
 $(BUILD)/clusterd-worker: $(WRK_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -19,7 +19,7 @@ FUZZ_CFLAGS	 = -g -O1 $(FUZZ_SAN)
 FUZZ_ALL	 = $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TARGETS	?= $(FUZZ_ALL)
 FUZZ_OBJ	 = $(patsubst supervisor/%.c,$(FUZZ_BUILD)/supervisor/%.o,\
-		   $(filter-out supervisor/main.c,$(SUP_SRC))) \
+		   $(filter-out supervisor/main.c supervisor/top.c,$(SUP_SRC))) \
 		   $(FUZZ_BUILD)/third_party/inih/ini.o
 FUZZ_BIN	 = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 

@@ -245,3 +245,89 @@ control_command(const char *path, const char *request, bool wait_exit,
 	}
 	return code;
 }
+
+int
+control_query(const char *path, const char *request, uid_t trust_uid,
+    bool exact, double timeout, char **ret_text, int *ret_code,
+    pid_t *ret_peer)
+{
+	struct sockaddr_un sun;
+	struct ucred cred;
+	socklen_t clen = sizeof cred;
+	double deadline = now_mono() + timeout;
+	char line[CONTROL_IN_MAX + 16], *buf = NULL, *p;
+	size_t have = 0, cap = 0;
+	ssize_t n;
+	int fd, e, code;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path)
+		return -ENAMETOOLONG;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	n = snprintf(line, sizeof line, CONTROL_VERSION " %s\n", request);
+	if (n < 0 || (size_t)n >= sizeof line)
+		return -E2BIG;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		e = -errno;
+		close(fd);
+		return e == -ENOTDIR ? -ENOENT : e;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1 ||
+	    (cred.uid != trust_uid && (exact || cred.uid != 0))) {
+		close(fd);
+		return -EPERM;
+	}
+	/* It may have answered and closed (refused): read on regardless. */
+	(void)write_all(fd, line, (size_t)n);
+	for (;;) {
+		if (cap - have < 4096) {
+			if (cap >= CONTROL_OUT_MAX + 64) {
+				e = -EPROTO;	/* more than a master sends */
+				goto fail;
+			}
+			cap = cap ? cap * 2 : 16384;
+			if ((p = realloc(buf, cap + 1)) == NULL) {
+				e = -ENOMEM;
+				goto fail;
+			}
+			buf = p;
+		}
+		if (!wait_readable(fd, deadline)) {
+			e = -ETIMEDOUT;
+			goto fail;
+		}
+		n = read(fd, buf + have, cap - have);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == ECONNRESET && have > 0)
+			break;
+		if (n == -1) {
+			e = -errno;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+	}
+	close(fd);
+	if (buf == NULL)
+		return -EPROTO;
+	buf[have] = '\0';
+	if (take_code(buf, &have, cap, &code) != 1) {
+		free(buf);
+		return -EPROTO;
+	}
+	buf[have] = '\0';
+	*ret_text = buf;
+	*ret_code = code;
+	if (ret_peer != NULL)
+		*ret_peer = cred.pid;
+	return 0;
+fail:
+	free(buf);
+	close(fd);
+	return e;
+}

@@ -647,6 +647,43 @@ int	 metrics_render(FILE *);
 int	 control_command(const char *socket_path, const char *request,
 	    bool wait_exit, double timeout);
 
+/* A quiet request for programs (top, list): connect, check that the
+ * peer is root or trust_uid (only trust_uid: exact), send request, read
+ * the whole answer (at most CONTROL_OUT_MAX) into *ret_text (malloc'd,
+ * NUL-terminated) and its code. 0, or -errno: -ENOENT/-ECONNREFUSED
+ * nobody there, -EPERM a peer we do not trust, -ETIMEDOUT, -EPROTO no
+ * answer. */
+int	 control_query(const char *socket_path, const char *request,
+	    uid_t trust_uid, bool exact, double timeout, char **ret_text,
+	    int *ret_code, pid_t *ret_peer);
+
+/* json.c: a strict, bounded JSON reader for the answers of a master. */
+enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING,
+	JSON_ARRAY, JSON_OBJECT };
+struct json {
+	enum json_type	 type;
+	bool		 boolean;
+	double		 number;
+	char		*string;	/* decoded UTF-8, no NUL inside */
+	char		*key;		/* a member of an object: its name */
+	struct json	*child;		/* array or object: the first */
+	struct json	*next;		/* the next member */
+};
+int	 json_parse(const char *buf, size_t len, struct json **ret);
+void	 json_free(struct json *);
+const struct json *json_get(const struct json *obj, const char *key);
+const char *json_str(const struct json *obj, const char *key);
+bool	 json_num(const struct json *obj, const char *key, double *ret);
+bool	 json_long(const struct json *obj, const char *key, long *ret);
+struct buf;
+void	 json_buf_str(struct buf *, const char *);	/* NULL: null */
+
+/* top.c, list.c: the commands for people watching. */
+int	 top_run(const char *socket_path, const char *file);
+int	 list_run(bool json);
+void	 list_fmt_duration(double seconds, char *buf, size_t len);
+void	 list_fmt_size(uint64_t bytes, char *buf, size_t len);
+
 /* daemon.c: detach, pidfile + lock, readiness handshake with start. */
 /* `clusterd start`: run(cfg, start_fd) is the master, in the daemon. */
 int	 daemon_start(struct config *, int (*run)(struct config *, int));

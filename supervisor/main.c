@@ -28,6 +28,7 @@ struct invocation {
 };
 
 #define CMD_CLIENT	0x1	/* talks to a master: FILE optional with -s */
+#define CMD_NOFILE	0x2	/* takes no FILE at all */
 
 static int	 check_paths(const char *, const struct config *);
 static int	 cmd_check(const struct invocation *);
@@ -39,6 +40,8 @@ static int	 cmd_status(const struct invocation *);
 static int	 cmd_scale(const struct invocation *);
 static int	 cmd_restart(const struct invocation *);
 static int	 cmd_logs(const struct invocation *);
+static int	 cmd_top(const struct invocation *);
+static int	 cmd_list(const struct invocation *);
 
 /*
  * Every command takes FILE, then nargs arguments, then at most one option
@@ -65,6 +68,9 @@ static const struct command {
 	{ "restart", "restart FILE", 0, 0, NULL, false, cmd_restart },
 	{ "logs",    "logs FILE [-f]", 0, 0, "-f", false, cmd_logs },
 	{ "check",   "check FILE", 0, 0, NULL, false, cmd_check },
+	{ "top",     "top FILE", 0, CMD_CLIENT, NULL, false, cmd_top },
+	{ "list",    "list [--json]", 0, CMD_NOFILE, "--json", false,
+	    cmd_list },
 };
 #define NCOMMANDS	(sizeof commands / sizeof commands[0])
 
@@ -259,6 +265,25 @@ cmd_logs(const struct invocation *inv)
 	return r;
 }
 
+/* A live view of one cluster: the socket, and what to call it. */
+static int
+cmd_top(const struct invocation *inv)
+{
+	struct config *c;
+	const char *path = control_path(inv->file, &c);
+	int r;
+
+	r = top_run(path, inv->file != NULL ? inv->file : path);
+	config_free(c);
+	return r;
+}
+
+static int
+cmd_list(const struct invocation *inv)
+{
+	return list_run(inv->opt);
+}
+
 /*
  * Check argv (after the command's name) against its row: FILE, nargs
  * arguments, then the option if any; with -s a command that only talks to
@@ -269,6 +294,10 @@ static bool
 fits(const struct command *cmd, int argc, char **argv,
     struct invocation *ret)
 {
+	if (cmd->flags & CMD_NOFILE) {
+		ret->args = argv;
+		return argc == cmd->nargs;
+	}
 	if (argc == cmd->nargs + 1) {
 		ret->file = argv[0];
 		ret->args = argv + 1;

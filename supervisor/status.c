@@ -256,6 +256,8 @@ status_json(struct buf *b, const struct slot_row *rows, int n)
 
 	buf_printf(b, "{\"name\":");
 	buf_json_str(b, cl.cfg->name);
+	buf_printf(b, ",\"file\":");	/* FILE, for `clusterd list` */
+	buf_json_str(b, cl.cfg->file);
 	buf_printf(b, ",\"master_pid\":%ld,\"generation\":%u,"
 	    "\"uptime_s\":%.1f,\"state\":\"%s\",\"reloading\":%s,"
 	    "\"wanted\":%d,\"ready\":%d,\"listen\":[", (long)cl.master_pid,
