@@ -7,8 +7,11 @@
 # A worker that is merely slow (accepts, answers after 3 s) is not judged.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
+. "$(dirname "$0")/admin.sh"
+need_prom
 
-start_cluster 2 "stall_timeout = 2s"
+ADMIN_PORT=$(free_port)
+start_cluster 2 "stall_timeout = 2s" "[cluster]" "admin = 127.0.0.1:$ADMIN_PORT"
 victim=$(slot_pid 0)
 other=$(slot_pid 1)
 
@@ -74,4 +77,7 @@ note "$(grep "pid $victim" "$T/master.log" | tail -1)"
 new=$(slot_pid 0)
 [ -n "$new" ] && [ "$new" != "$victim" ] || fail "slot 0 has no new worker"
 assert_eq "$(slot_pid 1)" "$other" "slot 1 untouched"
+scrape
+assert_eq "$(metric 'clusterd_slot_recycles_total{slot="0",reason="stall"}')" 1 "stall recycles of slot 0"
+assert_eq "$(metric 'clusterd_slot_recycles_total{slot="1",reason="stall"}')" 0 "stall recycles of slot 1"
 stop_master_clean
