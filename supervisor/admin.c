@@ -292,7 +292,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		return answer(c, (unsigned)code, body, strlen(body), text);
 	}
 	if (strcmp(url, "/status") == 0) {
-		if (status_render(&b, true) < 0 || b.overflow) {
+		if (status_render(&b, true, false) < 0 || b.overflow) {
 			buf_free(&b);
 			return MHD_NO;
 		}

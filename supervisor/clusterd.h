@@ -631,8 +631,9 @@ struct slot_row {
 /* Fill up to max rows, return how many there are (may be more than max:
  * call with max 0 to size the array). */
 int	 slot_rows(struct slot_row *rows, int max);
-/* The whole `status` answer into b: 0 or -ENOMEM. */
-int	 status_render(struct buf *b, bool json);
+/* The whole `status` answer into b: 0 or -ENOMEM. Without paths, no
+ * file path in it (the admin endpoint shows none). */
+int	 status_render(struct buf *b, bool json, bool paths);
 
 /* admin.c: the admin endpoint (HTTP) of the master, in its loop. */
 int	 admin_listen(const struct config *, char *err, size_t errlen);

@@ -493,7 +493,7 @@ do_status(struct control_client *c, const struct control_request *req)
 	struct buf b;
 
 	memset(&b, 0, sizeof b);
-	if (status_render(&b, req->json) < 0) {
+	if (status_render(&b, req->json, true) < 0) {
 		buf_free(&b);
 		client_reply_text(c, EXIT_FAILED, "clusterd: out of memory");
 		return;

@@ -250,14 +250,16 @@ status_text(struct buf *b, const struct slot_row *rows, int n)
 
 /* Field names are a contract: only ever add, never rename. */
 static void
-status_json(struct buf *b, const struct slot_row *rows, int n)
+status_json(struct buf *b, const struct slot_row *rows, int n, bool paths)
 {
 	int i;
 
 	buf_printf(b, "{\"name\":");
 	buf_json_str(b, cl.cfg->name);
-	buf_printf(b, ",\"file\":");	/* FILE, for `clusterd list` */
-	buf_json_str(b, cl.cfg->file);
+	if (paths) {	/* FILE, for `clusterd list`; not for the admin port */
+		buf_printf(b, ",\"file\":");
+		buf_json_str(b, cl.cfg->file);
+	}
 	buf_printf(b, ",\"master_pid\":%ld,\"generation\":%u,"
 	    "\"uptime_s\":%.1f,\"state\":\"%s\",\"reloading\":%s,"
 	    "\"wanted\":%d,\"ready\":%d,\"listen\":[", (long)cl.master_pid,
@@ -297,7 +299,7 @@ status_json(struct buf *b, const struct slot_row *rows, int n)
 }
 
 int
-status_render(struct buf *b, bool json)
+status_render(struct buf *b, bool json, bool paths)
 {
 	struct slot_row *rows;
 	int n, max;
@@ -309,7 +311,7 @@ status_render(struct buf *b, bool json)
 	if (n > max)
 		n = max;
 	if (json)
-		status_json(b, rows, n);
+		status_json(b, rows, n, paths);
 	else
 		status_text(b, rows, n);
 	free(rows);
