@@ -52,6 +52,8 @@ enum listen_sockets {
 enum ready_mode {
 	READY_DELAY = 0,	/* alive for ready_delay = ready */
 	READY_NOTIFY,		/* READY=1 on NOTIFY_SOCKET */
+	READY_LISTEN,		/* seen waiting on its sockets (readiness.c) */
+	READY_FD,		/* a newline on CLUSTERD_READY_FD */
 };
 
 struct config_listen {
@@ -106,6 +108,7 @@ struct config {
 	double			 restart_delay_max;
 	double			 watchdog;	/* 0: off */
 	uint64_t		 max_memory;	/* bytes, 0: off */
+	double			 max_lifetime;	/* seconds, 0: off */
 
 	/* Runtime, not parsed: the master's bound listeners for listens[],
 	 * one reference each (reload_release drops them). */
@@ -213,6 +216,16 @@ struct output {
 	int			 ntail;
 };
 
+/* readiness.c's part of a starting worker (ready = listen or fd). */
+struct readiness {
+	ev_timer		 check_w;	/* listen: the next look in /proc */
+	double			 every;		/* listen: its current interval */
+	unsigned		 checks;
+	char			 seen[160];	/* listen: what the last look saw */
+	ev_io			 fd_w;		/* fd: the pipe's read end */
+	int			 fd;		/* -1: none */
+};
+
 /* One process. Its life is the slot's business (slot.c); these are the
  * facts the process layer keeps about it. */
 struct worker {
@@ -233,6 +246,8 @@ struct worker {
 	double			 ready_delay, ready_timeout, stop_timeout;
 	double			 watchdog;
 	uint64_t		 max_memory;
+	double			 max_lifetime;
+	struct readiness	 rd;		/* ready = listen or fd */
 	ev_child		 child_w;
 	ev_timer		 ready_w;	/* ready = delay: alive long enough */
 	ev_timer		 deadline_w;	/* ready_timeout */
@@ -415,6 +430,8 @@ void	 worker_kill(struct worker *);
 void	 worker_free(struct worker *);
 int	 worker_count(int slot);	/* live workers of slot, -1: all */
 void	 worker_ready(struct worker *);	/* READY=1 */
+/* It cannot become ready (ready = fd: closed without a newline). */
+void	 worker_not_ready(struct worker *, const char *why);
 void	 worker_watchdog_ping(struct worker *);	/* WATCHDOG=1 */
 struct worker *worker_find_pid(pid_t);
 struct worker *worker_list(void);	/* every live process, ->next */
@@ -422,6 +439,19 @@ void	 worker_adopt(struct worker *);	/* a worker made by the caller */
 void	 worker_kill_all(void);
 int	 worker_nkilled(void);		/* SIGKILLed since the stop began */
 uint64_t worker_rss(pid_t);
+
+/* readiness.c: ready = listen (the worker seen waiting on its sockets in
+ * /proc) and ready = fd (a newline on a pipe), the master's side. */
+void	 readiness_watch(struct ev_loop *, struct worker *, int ready_fd);
+void	 readiness_unwatch(struct ev_loop *, struct worker *);
+/* ready = listen: what the master could and could not see, for the
+ * ready_timeout message. */
+const char *readiness_explain(const struct worker *);
+/* One look: 1 when pid or a process of its group waits on every socket
+ * of inos (an epoll set holds it, or a thread blocks in accept on it), 0
+ * if not, with what was seen in why; -errno when /proc says nothing. */
+int	 readiness_check(pid_t pid, const ino_t *inos, int ninos, char *why,
+	    size_t whylen);
 
 /* slot.c: the supervision table; the only writer of a slot's state. */
 struct slot_procs {		/* the process layer, as slot.c uses it */
@@ -478,6 +508,8 @@ struct spawn_req {
 	int			 nlset;		/* = cfg->nlistens */
 	const char		*notify_name;	/* NOTIFY_SOCKET */
 	const struct rlimit	*nofile;	/* RLIMIT_NOFILE to restore */
+	int			 ready_fd;	/* -1, or CLUSTERD_READY_FD's
+						 * pipe end, after the sockets */
 };
 /* Fork and exec one worker: 0 with its pid and the read end of its
  * stdout+stderr pipe (O_CLOEXEC, blocking), or -errno with err. */

@@ -41,7 +41,7 @@
 const char *const env_reserved[] = {
 	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
 	"WATCHDOG_USEC", "WATCHDOG_PID", "CLUSTERD_WORKER",
-	"CLUSTERD_GENERATION", NULL
+	"CLUSTERD_GENERATION", "CLUSTERD_READY_FD", NULL
 };
 
 enum section {
@@ -82,6 +82,7 @@ enum key_id {
 	KEY_READY_TIMEOUT, KEY_STOP_SIGNAL, KEY_STOP_TIMEOUT,
 	KEY_RESTART_DELAY, KEY_RESTART_DELAY_MAX, KEY_WATCHDOG,
 	KEY_MAX_MEMORY,
+	KEY_MAX_LIFETIME,
 	NKEYS
 };
 
@@ -198,7 +199,8 @@ static const struct {
 };
 
 static const char *const sockets_words[] = { "per-worker", "shared", NULL };
-static const char *const ready_words[] = { "delay", "notify", NULL };
+static const char *const ready_words[] = { "delay", "notify", "listen",
+	"fd", NULL };
 
 #define C(f)	.off = offsetof(struct config, f)
 #define L(f)	.off = offsetof(struct config_listen, f)
@@ -266,6 +268,9 @@ static const struct key keys[NKEYS] = {
 	    .max = DURATION_MAX, .def = "0", .flags = K_RELOAD },
 	[KEY_MAX_MEMORY] = { SEC_WORKER, "max_memory", KT_SIZE,
 	    C(max_memory), .max = 1125899906842624.0, .def = "0",
+	    .flags = K_RELOAD },
+	[KEY_MAX_LIFETIME] = { SEC_WORKER, "max_lifetime", KT_DURATION,
+	    C(max_lifetime), .max = DURATION_MAX, .def = "0",
 	    .flags = K_RELOAD },
 };
 

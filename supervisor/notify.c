@@ -450,7 +450,11 @@ notify_handle(const struct ucred *cred, const char *buf, size_t len)
 	if (m.stopping)
 		log_debug("slot %d: pid %ld says STOPPING=1", w->slot,
 		    (long)w->pid);
-	if (m.ready)
+	if (m.ready && (w->ready == READY_LISTEN || w->ready == READY_FD))
+		log_debug("slot %d: pid %ld: READY=1 ignored: its readiness "
+		    "is ready = %s", w->slot, (long)w->pid,
+		    w->ready == READY_LISTEN ? "listen" : "fd");
+	else if (m.ready)
 		worker_ready(w);
 }
 

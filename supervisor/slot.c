@@ -51,7 +51,7 @@ static struct {
 	/* Pending for the current slot_event. */
 	int			 notes;
 	bool			 done_ok;
-	char			 why[128];
+	char			 why[256];
 } sl;
 
 static const char *const state_names[SLOT_NSTATES] = {
@@ -464,13 +464,18 @@ act_ready(struct slot *s, struct worker *w, const char *d)
 	return SLOT_READY;
 }
 
+/* Not ready by ready_timeout, or (ready = fd) it said it will not be: d
+ * says what the master saw, when it knows. */
 static enum slot_state
 act_ready_timeout(struct slot *s, struct worker *w, const char *d)
 {
-	snprintf(s->last_exit, sizeof s->last_exit, "not ready after %.1fs",
-	    w->ready_timeout);
+	if (d != NULL && strncmp(d, "not ready within", 16) != 0)
+		set_last_exit(s, d);
+	else
+		snprintf(s->last_exit, sizeof s->last_exit,
+		    "not ready after %.1fs", w->ready_timeout);
 	stop_worker(w, "not ready in time");
-	note_failure(s, "not ready within ready_timeout");
+	note_failure(s, d ? d : "not ready within ready_timeout");
 	return SLOT_DRAINING;
 }
 
@@ -521,24 +526,35 @@ act_handover(struct slot *s, struct worker *w, const char *d)
 }
 
 static enum slot_state
-act_new_failed(struct slot *s, struct worker *w, const char *how)
+new_failed(struct slot *s)
 {
-	if (w->ready_at == 0 && how == NULL)
-		snprintf(s->last_exit, sizeof s->last_exit,
-		    "not ready after %.1fs", w->ready_timeout);
-	else
-		set_last_exit(s, how);
-	if (how == NULL)
-		retire_incoming(s, "not ready in time");
-	else {
-		s->incoming = NULL;
-		sl.procs->release(w);
-	}
 	if (s->gen_waiting) {
 		s->gen_waiting = false;
 		note_done(false, s->last_exit);
 	}
 	return SLOT_READY;
+}
+
+/* The successor missed ready_timeout (or said it will not be ready). */
+static enum slot_state
+act_new_timeout(struct slot *s, struct worker *w, const char *d)
+{
+	if (d != NULL && strncmp(d, "not ready within", 16) != 0)
+		set_last_exit(s, d);
+	else
+		snprintf(s->last_exit, sizeof s->last_exit,
+		    "not ready after %.1fs", w->ready_timeout);
+	retire_incoming(s, "not ready in time");
+	return new_failed(s);
+}
+
+static enum slot_state
+act_new_exit(struct slot *s, struct worker *w, const char *how)
+{
+	set_last_exit(s, how);
+	s->incoming = NULL;
+	sl.procs->release(w);
+	return new_failed(s);
 }
 
 static enum slot_state
@@ -607,8 +623,8 @@ static slot_action *const slot_table[SLOT_NSTATES][SE_NEVENTS] = {
 		[SE_EXIT]		= act_promote,
 		[SE_HUNG]		= act_hung,
 		[SE_NEW_READY]		= act_handover,
-		[SE_NEW_TIMEOUT]	= act_new_failed,
-		[SE_NEW_EXIT]		= act_new_failed,
+		[SE_NEW_TIMEOUT]	= act_new_timeout,
+		[SE_NEW_EXIT]		= act_new_exit,
 		[SE_RENEW]		= act_renew,
 	},
 	[SLOT_DRAINING] = {
