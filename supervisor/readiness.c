@@ -20,14 +20,16 @@
 /*
  * How often to look. Servers start listening within tens to hundreds of
  * milliseconds: every 20 ms adds at most 20 ms to a boot (a Node worker
- * boots in about 60) for a look that costs tens of microseconds. A worker
- * that boots for longer than a second is slow anyway: the interval grows
- * by half each time up to a quarter second, so that hundreds of slow
- * workers starting at once cost a bounded few looks per second each.
+ * boots in about 60) for a look that costs about 0.1 ms. A worker still
+ * not listening after 50 looks (a second, or more when the master was busy
+ * spawning hundreds) boots slowly anyway: the interval grows by half each
+ * time up to a quarter second, so that hundreds of slow workers starting
+ * at once cost a bounded few looks per second each. Counted in looks, not
+ * time: the master's clock stands still while it forks a batch.
  */
 #define CHECK_FIRST	0.01
 #define CHECK_EVERY	0.02
-#define CHECK_FAST_FOR	1.0
+#define CHECK_FAST_LOOKS 50
 #define CHECK_MAX	0.25
 /* ready = fd: the end of the pipe is a failure this much later, unless
  * the worker's exit came first. */
@@ -387,7 +389,7 @@ check_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		worker_ready(w);
 		return;
 	}
-	if (ev_now(loop) - w->started >= CHECK_FAST_FOR) {
+	if (w->rd.checks >= CHECK_FAST_LOOKS) {
 		w->rd.every *= 1.5;
 		if (w->rd.every > CHECK_MAX)
 			w->rd.every = CHECK_MAX;

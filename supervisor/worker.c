@@ -219,8 +219,15 @@ worker_ready(struct worker *w)
 	ev_timer_stop(wk.loop, &w->deadline_w);
 	readiness_unwatch(wk.loop, w);
 	w->ready_at = w->last_watchdog = ev_now(wk.loop);
-	log_info("slot %d: pid %ld ready after %.3fs (generation %u)",
-	    w->slot, (long)w->pid, w->ready_at - w->started, w->generation);
+	if (w->ready == READY_LISTEN)
+		log_info("slot %d: pid %ld ready after %.3fs (generation %u), "
+		    "seen waiting on its socket at look %u", w->slot,
+		    (long)w->pid, w->ready_at - w->started, w->generation,
+		    w->rd.checks);
+	else
+		log_info("slot %d: pid %ld ready after %.3fs (generation %u)",
+		    w->slot, (long)w->pid, w->ready_at - w->started,
+		    w->generation);
 	if (w->watchdog > 0) {
 		ev_timer_set(&w->watchdog_w, w->watchdog, 0.);
 		ev_timer_start(wk.loop, &w->watchdog_w);
