@@ -479,11 +479,18 @@ act_ready_timeout(struct slot *s, struct worker *w, const char *d)
 	return SLOT_DRAINING;
 }
 
-/* The slot's worker exited. Not a crash loop if it stayed up. */
+/* The slot's worker exited. Not a crash loop if it stayed up: a worker
+ * that served for a while is replaced at once (its boot time is all the
+ * slot loses), and the backoff starts from restart_delay at the next
+ * crash in a row. */
 static enum slot_state
 act_crashed(struct slot *s, struct worker *w, const char *how)
 {
-	if (backoff_stable(w->ready_at, ev_now(sl.loop)))
+	double up = w->ready_at > 0 ? ev_now(sl.loop) - w->ready_at : 0;
+	bool stable = backoff_stable(w->ready_at, ev_now(sl.loop));
+	bool at_once = stable && s->state == SLOT_READY && !w->hung;
+
+	if (stable)
 		s->backoff = cfg_of(s)->restart_delay;
 	set_last_exit(s, how);
 	s->cur = NULL;
@@ -494,6 +501,13 @@ act_crashed(struct slot *s, struct worker *w, const char *how)
 	if (s->gen_waiting && s->state == SLOT_DRAINING) {
 		/* A hung worker the reload waited for: its successor
 		 * starts on the new generation at once. */
+		return start(s);
+	}
+	if (at_once && !sl.failfast) {
+		s->restarts++;
+		note_failure(s, how);
+		log_info("slot %d: restarting at once (restart %u): it had "
+		    "been ready for %.1fs", s->index, s->restarts, up);
 		return start(s);
 	}
 	return backoff(s, how);

@@ -243,6 +243,46 @@ test_crash(void)
 	TOOK("start:102:g1 ready-hook:0");
 }
 
+/* a crash after a worker was stable: respawned at once, and the backoff
+ * starts from restart_delay at the next crash in a row */
+static void
+test_stable_crash(void)
+{
+	struct slot *s;
+
+	setup();
+	slot_scale(1, 1);
+	s = slot_get(0);
+	slot_worker_event(s->cur, SE_READY, NULL);
+	slot_started();
+	took();
+	s->cur->ready_at = ev_now(ev_default_loop(0)) - 5;	/* up 5 s */
+	slot_worker_event(s->cur, SE_EXIT, "signal 9 (KILL)");
+	STATE(s, SLOT_STARTING);
+	TOOK("free:100 start:101:g1");
+	CHECK(!ev_is_active(&s->backoff_w), "no backoff timer");
+	CHECK(s->restarts == 1, "counted as a restart: %u", s->restarts);
+	CHECK(s->backoff == 0.1, "next delay restart_delay: %g", s->backoff);
+	slot_worker_event(s->cur, SE_READY, NULL);
+	took();
+	/* the next crash in a row (ready, but not for long) backs off */
+	s->cur->ready_at = ev_now(ev_default_loop(0)) - 0.1;
+	slot_worker_event(s->cur, SE_EXIT, "signal 9 (KILL)");
+	STATE(s, SLOT_BACKOFF);
+	CHECK(ev_is_active(&s->backoff_w), "backoff timer armed");
+	CHECK(s->backoff == 0.2, "then doubling: %g", s->backoff);
+	/* before the first full start a crash fails the start, stable or not */
+	setup();
+	slot_scale(1, 1);
+	s = slot_get(0);
+	slot_worker_event(s->cur, SE_READY, NULL);
+	took();
+	s->cur->ready_at = ev_now(ev_default_loop(0)) - 5;
+	slot_worker_event(s->cur, SE_EXIT, "exit code 1");
+	STATE(s, SLOT_STOPPED);
+	TOOK("free:100 failed-hook:0:exit code 1");
+}
+
 /* reload: the new worker ready first, then the old one is told to stop */
 static void
 test_reload(void)
@@ -454,6 +494,7 @@ main(void)
 {
 	test_backoff();
 	test_crash();
+	test_stable_crash();
 	test_reload();
 	test_hung();
 	test_stop();
