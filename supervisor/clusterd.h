@@ -304,6 +304,7 @@ enum slot_event {
 	SE_NEW_TIMEOUT,		/* the successor missed ready_timeout */
 	SE_NEW_EXIT,		/* the successor exited */
 	SE_RENEW,		/* its socket was replaced: a new worker */
+	SE_RECYCLE,		/* max_lifetime, or X_CLUSTERD_RECYCLE=1 */
 	SE_NEVENTS
 };
 
@@ -328,6 +329,9 @@ struct slot {
 	char			 last_replace[32];	/* why its worker was last
 							 * replaced, "" if never */
 	ev_timer		 backoff_w;
+	ev_timer		 life_w;	/* max_lifetime of its worker */
+	int			 recycle_wait;	/* 1 + enum recycle_reason of a
+						 * recycle waiting its turn */
 	ev_timer		 drain_w;	/* scale-down: queue empty? */
 	ev_tstamp		 drain_until;
 	char			 tail[OUTPUT_TAIL][160];	/* its last worker's last
@@ -433,6 +437,7 @@ void	 worker_ready(struct worker *);	/* READY=1 */
 /* It cannot become ready (ready = fd: closed without a newline). */
 void	 worker_not_ready(struct worker *, const char *why);
 void	 worker_watchdog_ping(struct worker *);	/* WATCHDOG=1 */
+void	 worker_recycle(struct worker *);	/* X_CLUSTERD_RECYCLE=1 */
 struct worker *worker_find_pid(pid_t);
 struct worker *worker_list(void);	/* every live process, ->next */
 void	 worker_adopt(struct worker *);	/* a worker made by the caller */
@@ -524,6 +529,7 @@ void	 output_stop(struct worker *);	/* close the pipe */
 /* notify.c: sd_notify inbound from workers, outbound to systemd. */
 struct notify_msg {
 	bool	ready, stopping, watchdog, reloading, barrier;
+	bool	recycle;	/* X_CLUSTERD_RECYCLE=1 */
 	bool	has_status;
 	char	status[128];
 };
@@ -622,6 +628,8 @@ struct slot_row {
 	uint64_t	 rss;		/* bytes, 0: unknown */
 	char		 last_exit[64];	/* "": none */
 	char		 status[128];	/* the worker's last STATUS=, "" */
+	char		 last_replace[32];	/* why the slot's worker was last
+						 * replaced, "": never */
 };
 /* Fill up to max rows, return how many there are (may be more than max:
  * call with max 0 to size the array). */

@@ -157,6 +157,8 @@ notify_parse(const char *buf, size_t len, struct notify_msg *ret)
 				m.reloading = ONE;
 			else if (IS("BARRIER"))
 				m.barrier = ONE;
+			else if (IS("X_CLUSTERD_RECYCLE"))
+				m.recycle = ONE;
 			else if (IS("STATUS")) {
 				m.has_status = true;
 				if (v >= sizeof m.status)
@@ -456,6 +458,8 @@ notify_handle(const struct ucred *cred, const char *buf, size_t len)
 		    w->ready == READY_LISTEN ? "listen" : "fd");
 	else if (m.ready)
 		worker_ready(w);
+	if (m.recycle)
+		worker_recycle(w);
 }
 
 /* Read and handle up to NOTIFY_BURST datagrams from fd: the loop's

@@ -5,6 +5,7 @@
  * is a cell of slot_table[state][event], applied by slot_event() alone.
  */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,9 @@ static struct {
 	bool			 stopping;
 	bool			 steer_off;
 	bool			 renew;		/* some slot->renew is set */
+	int			 recycling;	/* slot being recycled, -1 */
+	bool			 recycle_next;	/* that one is done: the next */
+	ev_tstamp		 epoch;		/* of the max_lifetime grid */
 	int			 depth;		/* of slot_event calls */
 	ev_timer		 mem_w;
 	/* Pending for the current slot_event. */
@@ -69,14 +73,26 @@ static const char *const event_names[SE_NEVENTS] = {
 	[SE_BACKOFF_DONE] = "backoff done", [SE_QUEUE_EMPTY] = "queue empty",
 	[SE_NEW_READY] = "new ready", [SE_NEW_TIMEOUT] = "new ready timeout",
 	[SE_NEW_EXIT] = "new exit", [SE_RENEW] = "renew",
+	[SE_RECYCLE] = "recycle",
+};
+
+/* The reasons of SE_RECYCLE, as its detail, status and the metrics say
+ * them (enum recycle_reason). */
+static const char *const recycle_names[RECYCLE_NREASONS] = {
+	[RECYCLE_MEMORY] = "memory", [RECYCLE_LIFETIME] = "lifetime",
+	[RECYCLE_REQUEST] = "request", [RECYCLE_WATCHDOG] = "watchdog",
+	[RECYCLE_STALL] = "stall",
 };
 
 static void	 backoff_cb(struct ev_loop *, ev_timer *, int);
 static void	 drain_cb(struct ev_loop *, ev_timer *, int);
 static void	 mem_cb(struct ev_loop *, ev_timer *, int);
+static void	 life_cb(struct ev_loop *, ev_timer *, int);
+static void	 life_arm(struct slot *);
 static void	 socket_checked(struct listener *, struct slot *, int);
 static void	 renew_marked(void);
 static void	 settle(void);
+static void	 recycle_next(void);
 
 /* ------------------------------------------------------------------ */
 /* Backoff policy, pure.                                               */
@@ -439,6 +455,46 @@ act_over_memory(struct slot *s, struct worker *w, const char *d)
 	set_last_exit(s, "max_memory");
 	if ((s->incoming = spawn(s)) == NULL)
 		return SLOT_READY;
+	s->recycles[RECYCLE_MEMORY]++;
+	snprintf(s->last_replace, sizeof s->last_replace, "%s",
+	    recycle_names[RECYCLE_MEMORY]);
+	return SLOT_REPLACING;
+}
+
+/*
+ * max_lifetime or X_CLUSTERD_RECYCLE=1 (d names which): replaced like in a
+ * reload, the new worker ready first. One slot at a time: while another
+ * slot is being recycled this one waits its turn (settle() gives it).
+ */
+static enum slot_state
+act_recycle(struct slot *s, struct worker *w, const char *d)
+{
+	int r;
+
+	for (r = 0; r < RECYCLE_NREASONS; r++)
+		if (d != NULL && strcmp(d, recycle_names[r]) == 0)
+			break;
+	if (r == RECYCLE_NREASONS)
+		r = RECYCLE_REQUEST;
+	if (sl.recycling >= 0 && sl.recycling != s->index) {
+		if (s->recycle_wait == 0)
+			s->recycle_wait = r + 1;
+		log_info("slot %d: replacing it (%s) waits for slot %d",
+		    s->index, recycle_names[r], sl.recycling);
+		return SLOT_READY;
+	}
+	s->recycle_wait = 0;
+	if ((s->incoming = spawn(s)) == NULL) {
+		life_arm(s);	/* try again later */
+		return SLOT_READY;
+	}
+	sl.recycling = s->index;
+	s->recycles[r]++;
+	snprintf(s->last_replace, sizeof s->last_replace, "%s",
+	    recycle_names[r]);
+	log_notice("slot %d: replacing pid %ld (%s, up %.1fs), the new "
+	    "worker first", s->index, (long)s->cur->pid, recycle_names[r],
+	    ev_now(sl.loop) - s->cur->started);
 	return SLOT_REPLACING;
 }
 
@@ -629,6 +685,7 @@ static slot_action *const slot_table[SLOT_NSTATES][SE_NEVENTS] = {
 		[SE_EXIT]		= act_crashed,
 		[SE_HUNG]		= act_hung,
 		[SE_RENEW]		= act_renew,
+		[SE_RECYCLE]		= act_recycle,
 	},
 	[SLOT_REPLACING] = {
 		[SE_WANT_DOWN]		= act_drain,
@@ -696,6 +753,25 @@ retired_event(struct worker *w, enum slot_event ev, const char *detail)
 	}
 }
 
+/* The recycle that ran is over: the next slot waiting its turn, in slot
+ * order after the last one. */
+static void
+recycle_next(void)
+{
+	struct slot *s;
+	int i, r;
+
+	sl.recycle_next = false;
+	for (i = 0; i < sl.nslots && sl.recycling < 0; i++) {
+		s = sl.slots[i];
+		if (s->recycle_wait == 0 || s->state != SLOT_READY)
+			continue;
+		r = s->recycle_wait - 1;
+		s->recycle_wait = 0;
+		slot_event(s, s->cur, SE_RECYCLE, recycle_names[r]);
+	}
+}
+
 /* After the outermost event: renew what holds a replaced socket; once
  * stopping and no worker is left, tell the cluster. */
 static void
@@ -705,6 +781,8 @@ settle(void)
 		return;
 	if (sl.renew && !sl.stopping)
 		renew_marked();
+	if (sl.recycle_next && !sl.stopping)
+		recycle_next();
 	if (sl.stopping && sl.procs->count(-1) == 0)
 		sl.hooks->gone();
 }
@@ -728,6 +806,14 @@ slot_event(struct slot *s, struct worker *w, enum slot_event ev,
 	sl.notes = 0;
 	to = act(s, w, detail);
 	s->state = to;
+	if (to != SLOT_READY)
+		s->recycle_wait = 0;	/* a new worker comes anyway */
+	if (sl.recycling == s->index && to != SLOT_REPLACING) {
+		sl.recycling = -1;
+		sl.recycle_next = true;
+	}
+	if (to == SLOT_READY && from != SLOT_READY)
+		life_arm(s);
 	if (s->gen_waiting && !s->want_up) {
 		s->gen_waiting = false;
 		note_done(true, NULL);	/* not wanted: nothing to replace */
@@ -796,6 +882,46 @@ drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	slot_event(s, NULL, SE_QUEUE_EMPTY, NULL);
 }
 
+/*
+ * max_lifetime: when the slot's worker is due. Slots are spread over a grid
+ * of period P = max_lifetime / 2 shifted by slot index (slot i at
+ * epoch + i * P / N + k * P): each worker is due at its slot's grid point
+ * in (started + P, started + max_lifetime], so it lives between half and
+ * all of max_lifetime, and two slots are never due within P / N of each
+ * other, however their workers' boots drift.
+ */
+static void
+life_arm(struct slot *s)
+{
+	struct worker *w = s->cur;
+	double L, P, phase, due, now = ev_now(sl.loop);
+	int n = sl.wanted > 0 ? sl.wanted : 1;
+
+	ev_timer_stop(sl.loop, &s->life_w);
+	if (w == NULL || w->max_lifetime <= 0 || sl.stopping)
+		return;
+	L = w->max_lifetime;
+	P = L / 2;
+	phase = (double)(s->index % n) * P / n;
+	due = sl.epoch + phase +
+	    (floor((w->started + P - sl.epoch - phase) / P) + 1) * P;
+	if (due <= now)		/* a retry, or a boot longer than P */
+		due = sl.epoch + phase + (floor((now - sl.epoch - phase) / P)
+		    + 1) * P;
+	ev_timer_set(&s->life_w, due - now, 0.);
+	ev_timer_start(sl.loop, &s->life_w);
+}
+
+static void
+life_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct slot *s = t->data;
+
+	if (s->cur != NULL && s->state == SLOT_READY)
+		slot_event(s, s->cur, SE_RECYCLE,
+		    recycle_names[RECYCLE_LIFETIME]);
+}
+
 /* max_memory: the RSS of every ready worker, once a second. */
 static void
 mem_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -832,6 +958,8 @@ slot_init(struct ev_loop *loop, const struct slot_procs *procs,
 	sl.hooks = hooks;
 	sl.failfast = true;
 	sl.steer_off = steer_off;
+	sl.recycling = -1;
+	sl.epoch = ev_now(loop);
 	ev_timer_init(&sl.mem_w, mem_cb, 1., 1.);
 }
 
@@ -843,6 +971,7 @@ slot_free_all(void)
 	ev_timer_stop(sl.loop, &sl.mem_w);
 	for (i = 0; i < sl.nslots; i++) {
 		ev_timer_stop(sl.loop, &sl.slots[i]->backoff_w);
+		ev_timer_stop(sl.loop, &sl.slots[i]->life_w);
 		ev_timer_stop(sl.loop, &sl.slots[i]->drain_w);
 		free(sl.slots[i]);
 	}
@@ -887,6 +1016,8 @@ grow(int n, unsigned gen)
 		s->backoff_w.data = s;
 		ev_timer_init(&s->drain_w, drain_cb, 0., 0.);
 		s->drain_w.data = s;
+		ev_timer_init(&s->life_w, life_cb, 0., 0.);
+		s->life_w.data = s;
 		sl.slots[i] = s;
 		sl.nslots = i + 1;
 	}
@@ -950,6 +1081,8 @@ slot_stop_all(void)
 
 	sl.stopping = true;
 	ev_timer_stop(sl.loop, &sl.mem_w);
+	for (i = 0; i < sl.nslots; i++)
+		ev_timer_stop(sl.loop, &sl.slots[i]->life_w);
 	for (i = 0; i < sl.nslots; i++)
 		slot_event(sl.slots[i], NULL, SE_STOP, NULL);
 	if (sl.procs->count(-1) == 0)
@@ -1027,6 +1160,8 @@ row_add(struct slot_row *rows, int max, int *n, const struct slot *s,
 	r->slot = s->index;
 	r->restarts = s->restarts;
 	snprintf(r->last_exit, sizeof r->last_exit, "%s", s->last_exit);
+	snprintf(r->last_replace, sizeof r->last_replace, "%s",
+	    s->last_replace);
 	r->state = state;
 	r->receiving = receiving;
 	if (w != NULL) {

@@ -285,6 +285,17 @@ worker_watchdog_ping(struct worker *w)
 	w->last_watchdog = ev_now(wk.loop);
 }
 
+/* It asks to be replaced (its own max-requests or leak check). */
+void
+worker_recycle(struct worker *w)
+{
+	if (w->ready_at == 0 || w->stopping)
+		return;
+	log_info("slot %d: pid %ld asks to be replaced "
+	    "(X_CLUSTERD_RECYCLE=1)", w->slot, (long)w->pid);
+	wk.report(w, SE_RECYCLE, "request");
+}
+
 /* The worker watchdog: no WATCHDOG=1 within the interval = hung. */
 static void
 watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
