@@ -3,7 +3,7 @@
 # behind a 1 s sleep: `start` returns only once they wait on their socket,
 # and then they answer. gunicorn (gthread workers: its arbiter holds the
 # socket, the workers it forks wait on it, in the same process group),
-# uvicorn (asyncio, --fd 3) and the Node example (libuv). gunicorn's sync
+# uvicorn (asyncio, --fd 3), the Node example (libuv) and Go net/http. gunicorn's sync
 # workers wait in select(2), which the master cannot see: the start fails
 # at ready_timeout saying so. Each is skipped
 # visibly when missing; the test fails if none of them runs.
@@ -50,6 +50,37 @@ if command -v node >/dev/null; then
 	ran=$((ran + 1))
 else
 	note "SKIP Node example: node not installed"
+fi
+
+if command -v go >/dev/null; then
+	# net/http on fd 3: Go's poller puts the socket in epoll.
+	cat >"$T/server.go" <<'GOEOF'
+package main
+
+import (
+	"net"
+	"net/http"
+	"os"
+)
+
+func main() {
+	l, err := net.FileListener(os.NewFile(3, "listen"))
+	if err != nil {
+		panic(err)
+	}
+	http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("hello go\n"))
+	}))
+}
+GOEOF
+	if (cd "$T" && GOCACHE="$T/gocache" GO111MODULE=off timeout 120 go build -o "$T/goserver" server.go) >"$T/go.out" 2>&1; then
+		listen_starts "Go net/http" "$T/goserver"
+		ran=$((ran + 1))
+	else
+		note "SKIP Go: build failed: $(tail -3 "$T/go.out")"
+	fi
+else
+	note "SKIP Go: go not installed"
 fi
 
 [ "$ran" -gt 0 ] || skip "none of gunicorn, uvicorn, node is installed"
