@@ -292,10 +292,9 @@ readiness_check(pid_t pid, const ino_t *inos, int ninos, char *why,
 	}
 	if (lk.denied != 0)
 		snprintf(why, whylen, "the master may not read /proc/%ld/%s "
-		    "(%s): it cannot see whether pid %ld waits on its socket "
-		    "(another user, or not dumpable); use ready = notify or "
-		    "fd", (long)lk.denied_pid, lk.denied_what,
-		    strerror(lk.denied), (long)pid);
+		    "(%s: another user's or a non-dumpable process), so it "
+		    "cannot see it wait; use ready = notify or fd",
+		    (long)lk.denied_pid, lk.denied_what, strerror(lk.denied));
 	else if (held == 0)
 		snprintf(why, whylen, "no process of pid %ld's group (%d "
 		    "looked at) holds its listening socket", (long)pid,

@@ -37,7 +37,9 @@ PYEOF
 read -r nsamples low worst <"$T/samples.out"
 wait "$WRK"
 note "status samples: $nsamples, lowest ready $low, most slots replacing at once $worst"
-[ "$nsamples" -ge 100 ] || fail "only $nsamples status samples in ${DUR}s"
+# At most one every 50 ms; back to back when status is slower (a loaded
+# machine, a sanitizer build): never fewer than one per 200 ms.
+[ "$nsamples" -ge 60 ] || fail "only $nsamples status samples in ${DUR}s"
 [ "$low" -ge 4 ] || fail "ready count fell to $low"
 [ "$worst" -le 1 ] || fail "$worst slots were being replaced at once"
 grep -q "requests in" "$T/wrk.out" || fail "wrk did not run: $(cat "$T/wrk.out")"
