@@ -53,28 +53,10 @@ else
 fi
 
 if command -v go >/dev/null; then
-	# net/http on fd 3: Go's poller puts the socket in epoll.
-	cat >"$T/server.go" <<'GOEOF'
-package main
-
-import (
-	"net"
-	"net/http"
-	"os"
-)
-
-func main() {
-	l, err := net.FileListener(os.NewFile(3, "listen"))
-	if err != nil {
-		panic(err)
-	}
-	http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("hello go\n"))
-	}))
-}
-GOEOF
+	# The Go example: net/http on fd 3; Go's poller puts it in epoll.
+	cp "$EX/server.go" "$T/server.go"
 	if (cd "$T" && GOCACHE="$T/gocache" GO111MODULE=off timeout 120 go build -o "$T/goserver" server.go) >"$T/go.out" 2>&1; then
-		listen_starts "Go net/http" "$T/goserver"
+		listen_starts "Go example" "$T/goserver"
 		ran=$((ran + 1))
 	else
 		note "SKIP Go: build failed: $(tail -3 "$T/go.out")"
