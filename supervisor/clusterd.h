@@ -498,6 +498,8 @@ void	 slot_status_line(char *buf, size_t len, unsigned generation);
 bool	 slot_receiving(const struct slot *);
 const char *slot_state_name(enum slot_state);
 const char *slot_event_name(enum slot_event);
+/* "memory", "lifetime", "request", ...: status and metric label values. */
+const char *slot_recycle_name(enum recycle_reason);
 bool	 slot_table_has(enum slot_state, enum slot_event);
 const char *slot_worker_label(const struct slot *, const struct worker *);
 /* Backoff policy, pure: the next delay, and "stayed up long enough". */

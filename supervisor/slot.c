@@ -1127,6 +1127,12 @@ slot_event_name(enum slot_event ev)
 	return event_names[ev];
 }
 
+const char *
+slot_recycle_name(enum recycle_reason r)
+{
+	return r < RECYCLE_NREASONS ? recycle_names[r] : "?";
+}
+
 /* A worker's row label in `status`: what it does for slot s. */
 const char *
 slot_worker_label(const struct slot *s, const struct worker *w)
