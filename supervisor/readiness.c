@@ -301,6 +301,8 @@ readiness_check(pid_t pid, const ino_t *inos, int ninos, char *why,
 	uint64_t all;
 	int head = 0, n = 1, r, held = 0, waited = 0, i;
 
+	if (ninos <= 0)
+		return -EINVAL;
 	memset(&lk, 0, sizeof lk);
 	lk.inos = inos;
 	lk.ninos = ninos > 64 ? 64 : ninos;
