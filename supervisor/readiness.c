@@ -67,10 +67,19 @@ static struct {
 	int		 looks;
 } rdg;
 
-static void	 check_cb(struct ev_loop *, ev_timer *, int);
-static void	 fd_cb(struct ev_loop *, ev_io *, int);
+static int	 ino_index(const struct look *, unsigned long long);
+static void	 denied(struct look *, pid_t, const char *, int);
+static void	 look_epoll(struct look *, pid_t, const char *);
+static char	 thread_state(pid_t, const char *);
+static void	 look_thread(struct look *, pid_t, const char *, const int *,
+		    const int *, int);
+static pid_t	 pgid_of(pid_t);
+static void	 look_children(pid_t, const char *, pid_t *, int *, int);
 static int	 look_process(struct look *, pid_t, pid_t *kids, int *nkids,
 		    int maxkids);
+static void	 arm(struct ev_loop *, struct worker *, double);
+static void	 check_cb(struct ev_loop *, ev_timer *, int);
+static void	 fd_cb(struct ev_loop *, ev_io *, int);
 
 static int
 ino_index(const struct look *lk, unsigned long long ino)

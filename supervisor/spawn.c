@@ -284,8 +284,9 @@ child_signals(void)
 }
 
 /* stdout and stderr to the pipe first, so that every later failure reaches
- * the master's log; stdin from /dev/null; the sockets to 3..3+n-1; nothing
- * else of the master. */
+ * the master's log; stdin from /dev/null; the sockets to 3..3+n-1 (and,
+ * with ready = fd, the ready pipe right after them); nothing else of the
+ * master. */
 static void
 child_fds(const struct spawn_child *ch)
 {
