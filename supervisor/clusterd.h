@@ -133,6 +133,7 @@ void	 config_free(struct config *);
 const char *config_needs_restart(const struct config *, const struct config *);
 
 void	 config_free_argv(char **);	/* a NULL-terminated vector */
+const char *config_ready_name(enum ready_mode);	/* as in FILE */
 /* Variables clusterd sets for every worker (NULL-terminated): refused in
  * env, never inherited from the master. */
 extern const char *const env_reserved[];

@@ -41,7 +41,7 @@
 const char *const env_reserved[] = {
 	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
 	"WATCHDOG_USEC", "WATCHDOG_PID", "CLUSTERD_WORKER",
-	"CLUSTERD_GENERATION", "CLUSTERD_READY_FD", NULL
+	"CLUSTERD_GENERATION", "CLUSTERD_READY_FD", "CLUSTERD_READY", NULL
 };
 
 enum section {
@@ -201,6 +201,13 @@ static const struct {
 static const char *const sockets_words[] = { "per-worker", "shared", NULL };
 static const char *const ready_words[] = { "delay", "notify", "listen",
 	"fd", NULL };
+
+/* "listen": what CLUSTERD_READY tells a worker. */
+const char *
+config_ready_name(enum ready_mode m)
+{
+	return m <= READY_FD ? ready_words[m] : "?";
+}
 
 #define C(f)	.off = offsetof(struct config, f)
 #define L(f)	.off = offsetof(struct config_listen, f)

@@ -78,7 +78,8 @@ env_dropped(const char *kv, const struct config *c)
 	static const char *drop[] = { "LISTEN_FDS=", "LISTEN_PID=",
 		"LISTEN_FDNAMES=", "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
 		"WATCHDOG_PID=", "JOURNAL_STREAM=", "CLUSTERD_WORKER=",
-		"CLUSTERD_GENERATION=", "CLUSTERD_READY_FD=", NULL };
+		"CLUSTERD_GENERATION=", "CLUSTERD_READY_FD=", "CLUSTERD_READY=",
+		NULL };
 	const char *eq;
 	int i;
 
@@ -149,6 +150,8 @@ build_env(const struct spawn_req *req, char *err, size_t errlen)
 	r |= env_push(&env, &n, &cap, fmt("CLUSTERD_WORKER=%d", req->slot));
 	r |= env_push(&env, &n, &cap, fmt("CLUSTERD_GENERATION=%u",
 	    req->generation));
+	r |= env_push(&env, &n, &cap, fmt("CLUSTERD_READY=%s",
+	    config_ready_name(c->ready)));
 	if (req->ready_fd >= 0)
 		r |= env_push(&env, &n, &cap, fmt("CLUSTERD_READY_FD=%d",
 		    3 + req->nlset));

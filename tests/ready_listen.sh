@@ -22,7 +22,7 @@ listen_conf() {
 # ready = listen; `start` returns 0 after at least a second and the server
 # answers at once, from every slot's worker.
 listen_starts() {
-	local name=$1 cmd=$2 t0 dt body; shift 2
+	local name=$1 cmd=$2 t0 dt body w; shift 2
 	listen_conf "/bin/sh -c 'sleep 1; exec $cmd'" "$@"
 	t0=$(now_ms)
 	start_app
@@ -31,6 +31,9 @@ listen_starts() {
 	[ "$dt" -ge 1000 ] || fail "$name: start returned after $dt ms, before the server listened"
 	body=$(http_get "http://127.0.0.1:$PORT/") || fail "$name: no answer right after start: $(tail "$T/app.log")"
 	[ -n "$body" ] || fail "$name: empty answer"
+	w=$(ps --ppid "$MASTER" -o pid= | head -1 | tr -d ' ')
+	tr '\0' '\n' <"/proc/$w/environ" | grep -qx "CLUSTERD_READY=listen" ||
+		fail "$name: CLUSTERD_READY=listen not in the worker's environment"
 	grep -q "ready after 1\.\|ready after [2-9]\." "$T/app.log" ||
 		fail "$name: 'ready after' not >= 1 s: $(grep 'ready after' "$T/app.log")"
 	note "$name: start took $dt ms; $(grep -o 'ready after [0-9.]*s' "$T/app.log" | tr '\n' ' ')"

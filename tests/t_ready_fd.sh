@@ -29,6 +29,8 @@ dt=$(( $(now_ms) - t0 ))
 [ "$RC" = 0 ] || fail "start failed: $(cat "$T/start.err")"
 [ "$dt" -ge 1000 ] || fail "start returned after $dt ms, before the newline"
 assert_eq "$(http_get "http://127.0.0.1:$PORT/")" "hello world" "answer after start"
+w=$(ps --ppid "$MASTER" -o pid= | head -1 | tr -d ' ')
+tr '\0' '\n' <"/proc/$w/environ" | grep -qx "CLUSTERD_READY=fd" || fail "CLUSTERD_READY=fd not in the worker's environment"
 grep -q "fd=4 pipe:" "$T/app.log" || fail "CLUSTERD_READY_FD is not fd 4 (after fd 3), a pipe: $(grep 'fd=' "$T/app.log")"
 note "shell worker: start took $dt ms"
 stop_app

@@ -12,10 +12,11 @@
 // Readiness: with `ready = listen` nothing is needed: clusterd sees the
 // socket in libuv's epoll set once server.listen() has run. With
 // `ready = fd`, the listen callback writes a newline to CLUSTERD_READY_FD.
-// With `ready = notify`: Node has no unix datagram sockets, so it cannot send
-// READY=1 itself; when NOTIFY_SOCKET is set it runs `systemd-notify --ready`
-// as a child, and clusterd credits a message to the worker whose process
-// tree sent it (ignored with the other two).
+// With `ready = notify` (CLUSTERD_READY=notify, or NOTIFY_SOCKET without
+// clusterd, under systemd): Node has no unix datagram sockets, so it cannot
+// send READY=1 itself; it runs `systemd-notify --ready` as a child, and
+// clusterd credits a message to the worker whose process tree sent it. With
+// listen or fd no helper process runs.
 //
 // Stop: on SIGTERM stop accepting (server.close() closes our copy of fd 3;
 // never shutdown() it, the master still holds that socket), finish in-flight
@@ -71,7 +72,8 @@ function ready() {
     fs.closeSync(readyFd);
     return;
   }
-  if (!process.env.NOTIFY_SOCKET) return;
+  const mode = process.env.CLUSTERD_READY;
+  if (!process.env.NOTIFY_SOCKET || (mode && mode !== 'notify')) return;
   execFile('systemd-notify', ['--ready', `--status=serving on ${where}`],
     (err) => { if (err) console.error(`systemd-notify: ${err.message}`); });
 }
