@@ -53,6 +53,8 @@ enum listen_sockets {
 enum ready_mode {
 	READY_DELAY = 0,	/* alive for ready_delay = ready */
 	READY_NOTIFY,		/* READY=1 on NOTIFY_SOCKET */
+	READY_LISTEN,		/* seen waiting on its sockets (readiness.c) */
+	READY_FD,		/* a newline on CLUSTERD_READY_FD */
 };
 
 struct config_listen {
@@ -119,6 +121,7 @@ struct config {
 	uint64_t		 max_memory;	/* bytes, 0: off */
 	struct count_pct	 reload_surge;	/* slots replaced at once */
 	double			 stall_timeout;	/* 0: off */
+	double			 max_lifetime;	/* seconds, 0: off */
 
 	/* Runtime, not parsed: the master's bound listeners for listens[],
 	 * one reference each (reload_release drops them). */
@@ -143,6 +146,7 @@ void	 config_free(struct config *);
 const char *config_needs_restart(const struct config *, const struct config *);
 
 void	 config_free_argv(char **);	/* a NULL-terminated vector */
+const char *config_ready_name(enum ready_mode);	/* as in FILE */
 /* Variables clusterd sets for every worker (NULL-terminated): refused in
  * env, never inherited from the master. */
 extern const char *const env_reserved[];
@@ -229,6 +233,16 @@ struct output {
 	int			 ntail;
 };
 
+/* readiness.c's part of a starting worker (ready = listen or fd). */
+struct readiness {
+	ev_timer		 check_w;	/* listen: the next look in /proc */
+	double			 every;		/* listen: its current interval */
+	unsigned		 checks;
+	char			 seen[160];	/* listen: what the last look saw */
+	ev_io			 fd_w;		/* fd: the pipe's read end */
+	int			 fd;		/* -1: none */
+};
+
 /* One process. Its life is the slot's business (slot.c); these are the
  * facts the process layer keeps about it. */
 struct worker {
@@ -250,6 +264,8 @@ struct worker {
 	double			 ready_delay, ready_timeout, stop_timeout;
 	double			 watchdog;
 	uint64_t		 max_memory;
+	double			 max_lifetime;
+	struct readiness	 rd;		/* ready = listen or fd */
 	ev_child		 child_w;
 	ev_timer		 ready_w;	/* ready = delay: alive long enough */
 	ev_timer		 deadline_w;	/* ready_timeout */
@@ -309,6 +325,7 @@ enum slot_event {
 	SE_NEW_EXIT,		/* the successor exited */
 	SE_RENEW,		/* its socket was replaced: a new worker */
 	SE_STALL,		/* its queue has not gone down: hung */
+	SE_RECYCLE,		/* max_lifetime, or X_CLUSTERD_RECYCLE=1 */
 	SE_NEVENTS
 };
 
@@ -336,6 +353,9 @@ struct slot {
 						 * down since, 0: it moves */
 	int			 stall_queued;	/* at the last sample */
 	ev_timer		 backoff_w;
+	ev_timer		 life_w;	/* max_lifetime of its worker */
+	int			 recycle_wait;	/* 1 + enum recycle_reason of a
+						 * recycle waiting its turn */
 	ev_timer		 drain_w;	/* scale-down: queue empty? */
 	ev_tstamp		 drain_until;
 	char			 tail[OUTPUT_TAIL][160];	/* its last worker's last
@@ -438,7 +458,10 @@ void	 worker_kill(struct worker *);
 void	 worker_free(struct worker *);
 int	 worker_count(int slot);	/* live workers of slot, -1: all */
 void	 worker_ready(struct worker *);	/* READY=1 */
+/* It cannot become ready (ready = fd: closed without a newline). */
+void	 worker_not_ready(struct worker *, const char *why);
 void	 worker_watchdog_ping(struct worker *);	/* WATCHDOG=1 */
+void	 worker_recycle(struct worker *);	/* X_CLUSTERD_RECYCLE=1 */
 struct worker *worker_find_pid(pid_t);
 struct worker *worker_list(void);	/* every live process, ->next */
 void	 worker_adopt(struct worker *);	/* a worker made by the caller */
@@ -446,6 +469,19 @@ void	 worker_kill_all(void);
 int	 worker_nkilled(void);		/* SIGKILLed since the stop began */
 uint64_t worker_rss(pid_t);
 double	 worker_cpu(pid_t);		/* CPU s so far, /proc; 0: unknown */
+
+/* readiness.c: ready = listen (the worker seen waiting on its sockets in
+ * /proc) and ready = fd (a newline on a pipe), the master's side. */
+void	 readiness_watch(struct ev_loop *, struct worker *, int ready_fd);
+void	 readiness_unwatch(struct ev_loop *, struct worker *);
+/* ready = listen: what the master could and could not see, for the
+ * ready_timeout message. */
+const char *readiness_explain(const struct worker *);
+/* One look: 1 when pid or a process of its group waits on every socket
+ * of inos (an epoll set holds it, or a thread blocks in accept on it), 0
+ * if not, with what was seen in why; -errno when /proc says nothing. */
+int	 readiness_check(pid_t pid, const ino_t *inos, int ninos, char *why,
+	    size_t whylen);
 
 /* slot.c: the supervision table; the only writer of a slot's state. */
 struct slot_procs {		/* the process layer, as slot.c uses it */
@@ -494,6 +530,8 @@ void	 slot_status_line(char *buf, size_t len, unsigned generation);
 bool	 slot_receiving(const struct slot *);
 const char *slot_state_name(enum slot_state);
 const char *slot_event_name(enum slot_event);
+/* "memory", "lifetime", "request", ...: status and metric label values. */
+const char *slot_recycle_name(enum recycle_reason);
 bool	 slot_table_has(enum slot_state, enum slot_event);
 const char *slot_worker_label(const struct slot *, const struct worker *);
 /* Backoff policy, pure: the next delay, and "stayed up long enough". */
@@ -509,6 +547,8 @@ struct spawn_req {
 	int			 nlset;		/* = cfg->nlistens */
 	const char		*notify_name;	/* NOTIFY_SOCKET */
 	const struct rlimit	*nofile;	/* RLIMIT_NOFILE to restore */
+	int			 ready_fd;	/* -1, or CLUSTERD_READY_FD's
+						 * pipe end, after the sockets */
 };
 /* Fork and exec one worker: 0 with its pid and the read end of its
  * stdout+stderr pipe (O_CLOEXEC, blocking), or -errno with err. */
@@ -523,6 +563,7 @@ void	 output_stop(struct worker *);	/* close the pipe */
 /* notify.c: sd_notify inbound from workers, outbound to systemd. */
 struct notify_msg {
 	bool	ready, stopping, watchdog, reloading, barrier;
+	bool	recycle;	/* X_CLUSTERD_RECYCLE=1 */
 	bool	has_status;
 	char	status[128];
 };
@@ -627,6 +668,8 @@ struct slot_row {
 	char		 status[128];	/* the worker's last STATUS=, "" */
 	int		 queued;	/* the slot's accept queue, -1: shared */
 	double		 cpu_s;		/* the slot's CPU seconds */
+	char		 last_replace[32];	/* why the slot's worker was last
+						 * replaced, "": never */
 };
 /* Fill up to max rows, return how many there are (may be more than max:
  * call with max 0 to size the array). */

@@ -41,7 +41,7 @@
 const char *const env_reserved[] = {
 	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
 	"WATCHDOG_USEC", "WATCHDOG_PID", "CLUSTERD_WORKER",
-	"CLUSTERD_GENERATION", NULL
+	"CLUSTERD_GENERATION", "CLUSTERD_READY_FD", "CLUSTERD_READY", NULL
 };
 
 enum section {
@@ -85,6 +85,7 @@ enum key_id {
 	KEY_MAX_MEMORY, KEY_RELOAD_SURGE, KEY_STALL_TIMEOUT,
 	KEY_STOP_DELAY,
 	KEY_ADMIN, KEY_READY_MIN,
+	KEY_MAX_LIFETIME,
 	NKEYS
 };
 
@@ -203,7 +204,15 @@ static const struct {
 };
 
 static const char *const sockets_words[] = { "per-worker", "shared", NULL };
-static const char *const ready_words[] = { "delay", "notify", NULL };
+static const char *const ready_words[] = { "delay", "notify", "listen",
+	"fd", NULL };
+
+/* "listen": what CLUSTERD_READY tells a worker. */
+const char *
+config_ready_name(enum ready_mode m)
+{
+	return m <= READY_FD ? ready_words[m] : "?";
+}
 
 #define C(f)	.off = offsetof(struct config, f)
 #define L(f)	.off = offsetof(struct config_listen, f)
@@ -286,6 +295,9 @@ static const struct key keys[NKEYS] = {
 	    .set = set_admin },
 	[KEY_READY_MIN] = { SEC_CLUSTER, "ready_min", KT_COUNT, C(ready_min),
 	    .min = 1, .max = WORKERS_MAX, .def = "1", .flags = K_RELOAD },
+	[KEY_MAX_LIFETIME] = { SEC_WORKER, "max_lifetime", KT_DURATION,
+	    C(max_lifetime), .max = DURATION_MAX, .def = "0",
+	    .flags = K_RELOAD },
 };
 
 #undef C

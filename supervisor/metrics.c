@@ -21,11 +21,6 @@
 
 #include "clusterd.h"
 
-static const char *const recycle_names[RECYCLE_NREASONS] = {
-	[RECYCLE_MEMORY] = "memory", [RECYCLE_LIFETIME] = "lifetime",
-	[RECYCLE_REQUEST] = "request", [RECYCLE_WATCHDOG] = "watchdog",
-	[RECYCLE_STALL] = "stall",
-};
 static const char *const exit_names[EXIT_NREASONS] = {
 	[EXIT_CRASH] = "crash", [EXIT_STOPPED] = "stopped",
 	[EXIT_KILLED] = "killed",
@@ -216,7 +211,7 @@ metrics_render(FILE *f)
 	for (i = 0; i < n; i++)
 		for (k = 0; k < RECYCLE_NREASONS; k++)
 			fprintf(f, "clusterd_slot_recycles_total{slot=\"%d\","
-			    "reason=\"%s\"} %lu\n", i, recycle_names[k],
+			    "reason=\"%s\"} %lu\n", i, slot_recycle_name(k),
 			    slot_get(i)->recycles[k]);
 	family(f, "clusterd_slot_cpu_seconds_total", "counter",
 	    "User and system CPU of every worker that ran in the slot.");

@@ -157,6 +157,8 @@ notify_parse(const char *buf, size_t len, struct notify_msg *ret)
 				m.reloading = ONE;
 			else if (IS("BARRIER"))
 				m.barrier = ONE;
+			else if (IS("X_CLUSTERD_RECYCLE"))
+				m.recycle = ONE;
 			else if (IS("STATUS")) {
 				m.has_status = true;
 				if (v >= sizeof m.status)
@@ -450,8 +452,14 @@ notify_handle(const struct ucred *cred, const char *buf, size_t len)
 	if (m.stopping)
 		log_debug("slot %d: pid %ld says STOPPING=1", w->slot,
 		    (long)w->pid);
-	if (m.ready)
+	if (m.ready && (w->ready == READY_LISTEN || w->ready == READY_FD))
+		log_debug("slot %d: pid %ld: READY=1 ignored: its readiness "
+		    "is ready = %s", w->slot, (long)w->pid,
+		    w->ready == READY_LISTEN ? "listen" : "fd");
+	else if (m.ready)
 		worker_ready(w);
+	if (m.recycle)
+		worker_recycle(w);
 }
 
 /* Read and handle up to NOTIFY_BURST datagrams from fd: the loop's

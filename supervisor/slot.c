@@ -5,6 +5,7 @@
  * is a cell of slot_table[state][event], applied by slot_event() alone.
  */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,9 @@ static struct {
 	bool			 stopping;
 	bool			 steer_off;
 	bool			 renew;		/* some slot->renew is set */
+	int			 recycling;	/* slot being recycled, -1 */
+	bool			 recycle_next;	/* that one is done: the next */
+	ev_tstamp		 epoch;		/* of the max_lifetime grid */
 	int			 depth;		/* of slot_event calls */
 	ev_timer		 mem_w;
 	ev_timer		 stall_w;	/* stall_timeout > 0: queues */
@@ -53,7 +57,7 @@ static struct {
 	/* Pending for the current slot_event. */
 	int			 notes;
 	bool			 done_ok;
-	char			 why[128];
+	char			 why[256];
 } sl;
 
 static const char *const state_names[SLOT_NSTATES] = {
@@ -72,15 +76,27 @@ static const char *const event_names[SE_NEVENTS] = {
 	[SE_BACKOFF_DONE] = "backoff done", [SE_QUEUE_EMPTY] = "queue empty",
 	[SE_NEW_READY] = "new ready", [SE_NEW_TIMEOUT] = "new ready timeout",
 	[SE_NEW_EXIT] = "new exit", [SE_RENEW] = "renew", [SE_STALL] = "stall",
+	[SE_RECYCLE] = "recycle",
+};
+
+/* The reasons of SE_RECYCLE, as its detail, status and the metrics say
+ * them (enum recycle_reason). */
+static const char *const recycle_names[RECYCLE_NREASONS] = {
+	[RECYCLE_MEMORY] = "memory", [RECYCLE_LIFETIME] = "lifetime",
+	[RECYCLE_REQUEST] = "request", [RECYCLE_WATCHDOG] = "watchdog",
+	[RECYCLE_STALL] = "stall",
 };
 
 static void	 backoff_cb(struct ev_loop *, ev_timer *, int);
 static void	 drain_cb(struct ev_loop *, ev_timer *, int);
 static void	 mem_cb(struct ev_loop *, ev_timer *, int);
 static void	 stall_cb(struct ev_loop *, ev_timer *, int);
+static void	 life_cb(struct ev_loop *, ev_timer *, int);
+static void	 life_arm(struct slot *);
 static void	 socket_checked(struct listener *, struct slot *, int);
 static void	 renew_marked(void);
 static void	 settle(void);
+static void	 recycle_next(void);
 
 /* ------------------------------------------------------------------ */
 /* Backoff policy, pure.                                               */
@@ -464,10 +480,48 @@ static enum slot_state
 act_over_memory(struct slot *s, struct worker *w, const char *d)
 {
 	set_last_exit(s, "max_memory");
-	s->recycles[RECYCLE_MEMORY]++;
-	snprintf(s->last_replace, sizeof s->last_replace, "memory");
 	if ((s->incoming = spawn(s)) == NULL)
 		return SLOT_READY;
+	s->recycles[RECYCLE_MEMORY]++;
+	snprintf(s->last_replace, sizeof s->last_replace, "%s",
+	    recycle_names[RECYCLE_MEMORY]);
+	return SLOT_REPLACING;
+}
+
+/*
+ * max_lifetime or X_CLUSTERD_RECYCLE=1 (d names which): replaced like in a
+ * reload, the new worker ready first. One slot at a time: while another
+ * slot is being recycled this one waits its turn (settle() gives it).
+ */
+static enum slot_state
+act_recycle(struct slot *s, struct worker *w, const char *d)
+{
+	int r;
+
+	for (r = 0; r < RECYCLE_NREASONS; r++)
+		if (d != NULL && strcmp(d, recycle_names[r]) == 0)
+			break;
+	if (r == RECYCLE_NREASONS)
+		r = RECYCLE_REQUEST;
+	if (sl.recycling >= 0 && sl.recycling != s->index) {
+		if (s->recycle_wait == 0)
+			s->recycle_wait = r + 1;
+		log_info("slot %d: replacing it (%s) waits for slot %d",
+		    s->index, recycle_names[r], sl.recycling);
+		return SLOT_READY;
+	}
+	s->recycle_wait = 0;
+	if ((s->incoming = spawn(s)) == NULL) {
+		life_arm(s);	/* try again later */
+		return SLOT_READY;
+	}
+	sl.recycling = s->index;
+	s->recycles[r]++;
+	snprintf(s->last_replace, sizeof s->last_replace, "%s",
+	    recycle_names[r]);
+	log_notice("slot %d: replacing pid %ld (%s, up %.1fs), the new "
+	    "worker first", s->index, (long)s->cur->pid, recycle_names[r],
+	    ev_now(sl.loop) - s->cur->started);
 	return SLOT_REPLACING;
 }
 
@@ -493,21 +547,33 @@ act_ready(struct slot *s, struct worker *w, const char *d)
 	return SLOT_READY;
 }
 
+/* Not ready by ready_timeout, or (ready = fd) it said it will not be: d
+ * says what the master saw, when it knows. */
 static enum slot_state
 act_ready_timeout(struct slot *s, struct worker *w, const char *d)
 {
-	snprintf(s->last_exit, sizeof s->last_exit, "not ready after %.1fs",
-	    w->ready_timeout);
+	if (d != NULL && strncmp(d, "not ready within", 16) != 0)
+		set_last_exit(s, d);
+	else
+		snprintf(s->last_exit, sizeof s->last_exit,
+		    "not ready after %.1fs", w->ready_timeout);
 	stop_worker(w, "not ready in time");
-	note_failure(s, "not ready within ready_timeout");
+	note_failure(s, d ? d : "not ready within ready_timeout");
 	return SLOT_DRAINING;
 }
 
-/* The slot's worker exited. Not a crash loop if it stayed up. */
+/* The slot's worker exited. Not a crash loop if it stayed up: a worker
+ * that served for a while is replaced at once (its boot time is all the
+ * slot loses), and the backoff starts from restart_delay at the next
+ * crash in a row. */
 static enum slot_state
 act_crashed(struct slot *s, struct worker *w, const char *how)
 {
-	if (backoff_stable(w->ready_at, ev_now(sl.loop)))
+	double up = w->ready_at > 0 ? ev_now(sl.loop) - w->ready_at : 0;
+	bool stable = backoff_stable(w->ready_at, ev_now(sl.loop));
+	bool at_once = stable && s->state == SLOT_READY && !w->hung;
+
+	if (stable)
 		s->backoff = cfg_of(s)->restart_delay;
 	set_last_exit(s, how);
 	s->cur = NULL;
@@ -518,6 +584,13 @@ act_crashed(struct slot *s, struct worker *w, const char *how)
 	if (s->gen_waiting && s->state == SLOT_DRAINING) {
 		/* A hung worker the reload waited for: its successor
 		 * starts on the new generation at once. */
+		return start(s);
+	}
+	if (at_once && !sl.failfast) {
+		s->restarts++;
+		note_failure(s, how);
+		log_info("slot %d: restarting at once (restart %u): it had "
+		    "been ready for %.1fs", s->index, s->restarts, up);
 		return start(s);
 	}
 	return backoff(s, how);
@@ -550,24 +623,35 @@ act_handover(struct slot *s, struct worker *w, const char *d)
 }
 
 static enum slot_state
-act_new_failed(struct slot *s, struct worker *w, const char *how)
+new_failed(struct slot *s)
 {
-	if (w->ready_at == 0 && how == NULL)
-		snprintf(s->last_exit, sizeof s->last_exit,
-		    "not ready after %.1fs", w->ready_timeout);
-	else
-		set_last_exit(s, how);
-	if (how == NULL)
-		retire_incoming(s, "not ready in time");
-	else {
-		s->incoming = NULL;
-		sl.procs->release(w);
-	}
 	if (s->gen_waiting) {
 		s->gen_waiting = false;
 		note_done(false, s->last_exit);
 	}
 	return SLOT_READY;
+}
+
+/* The successor missed ready_timeout (or said it will not be ready). */
+static enum slot_state
+act_new_timeout(struct slot *s, struct worker *w, const char *d)
+{
+	if (d != NULL && strncmp(d, "not ready within", 16) != 0)
+		set_last_exit(s, d);
+	else
+		snprintf(s->last_exit, sizeof s->last_exit,
+		    "not ready after %.1fs", w->ready_timeout);
+	retire_incoming(s, "not ready in time");
+	return new_failed(s);
+}
+
+static enum slot_state
+act_new_exit(struct slot *s, struct worker *w, const char *how)
+{
+	set_last_exit(s, how);
+	s->incoming = NULL;
+	sl.procs->release(w);
+	return new_failed(s);
 }
 
 static enum slot_state
@@ -607,7 +691,8 @@ static enum slot_state
 act_stall(struct slot *s, struct worker *w, const char *d)
 {
 	s->recycles[RECYCLE_STALL]++;
-	snprintf(s->last_replace, sizeof s->last_replace, "stall");
+	snprintf(s->last_replace, sizeof s->last_replace, "%s",
+	    recycle_names[RECYCLE_STALL]);
 	set_last_exit(s, "stalled");
 	if ((s->incoming = spawn(s)) == NULL)
 		return stall_failed(s);
@@ -629,9 +714,16 @@ act_stall_handover(struct slot *s, struct worker *w, const char *d)
 /* The successor of a hung worker failed: the hung one goes anyway, and
  * the slot restarts like after a crash. */
 static enum slot_state
-act_stall_new_failed(struct slot *s, struct worker *w, const char *how)
+act_stall_new_timeout(struct slot *s, struct worker *w, const char *d)
 {
-	act_new_failed(s, w, how);
+	act_new_timeout(s, w, d);
+	return stall_failed(s);
+}
+
+static enum slot_state
+act_stall_new_exit(struct slot *s, struct worker *w, const char *how)
+{
+	act_new_exit(s, w, how);
 	return stall_failed(s);
 }
 
@@ -669,6 +761,7 @@ static slot_action *const slot_table[SLOT_NSTATES][SE_NEVENTS] = {
 		[SE_HUNG]		= act_hung,
 		[SE_RENEW]		= act_renew,
 		[SE_STALL]		= act_stall,
+		[SE_RECYCLE]		= act_recycle,
 	},
 	[SLOT_REPLACING] = {
 		[SE_WANT_DOWN]		= act_drain,
@@ -677,8 +770,8 @@ static slot_action *const slot_table[SLOT_NSTATES][SE_NEVENTS] = {
 		[SE_EXIT]		= act_promote,
 		[SE_HUNG]		= act_hung,
 		[SE_NEW_READY]		= act_handover,
-		[SE_NEW_TIMEOUT]	= act_new_failed,
-		[SE_NEW_EXIT]		= act_new_failed,
+		[SE_NEW_TIMEOUT]	= act_new_timeout,
+		[SE_NEW_EXIT]		= act_new_exit,
 		[SE_RENEW]		= act_renew,
 	},
 	[SLOT_DRAINING] = {
@@ -702,8 +795,8 @@ static slot_action *const slot_table[SLOT_NSTATES][SE_NEVENTS] = {
 		[SE_EXIT]		= act_promote,
 		[SE_HUNG]		= act_hung,
 		[SE_NEW_READY]		= act_stall_handover,
-		[SE_NEW_TIMEOUT]	= act_stall_new_failed,
-		[SE_NEW_EXIT]		= act_stall_new_failed,
+		[SE_NEW_TIMEOUT]	= act_stall_new_timeout,
+		[SE_NEW_EXIT]		= act_stall_new_exit,
 	},
 };
 
@@ -746,6 +839,25 @@ retired_event(struct worker *w, enum slot_event ev, const char *detail)
 	}
 }
 
+/* The recycle that ran is over: the next slot waiting its turn, in slot
+ * order after the last one. */
+static void
+recycle_next(void)
+{
+	struct slot *s;
+	int i, r;
+
+	sl.recycle_next = false;
+	for (i = 0; i < sl.nslots && sl.recycling < 0; i++) {
+		s = sl.slots[i];
+		if (s->recycle_wait == 0 || s->state != SLOT_READY)
+			continue;
+		r = s->recycle_wait - 1;
+		s->recycle_wait = 0;
+		slot_event(s, s->cur, SE_RECYCLE, recycle_names[r]);
+	}
+}
+
 /* After the outermost event: renew what holds a replaced socket; once
  * stopping and no worker is left, tell the cluster. */
 static void
@@ -755,6 +867,8 @@ settle(void)
 		return;
 	if (sl.renew && !sl.stopping)
 		renew_marked();
+	if (sl.recycle_next && !sl.stopping)
+		recycle_next();
 	if (sl.stopping && sl.procs->count(-1) == 0)
 		sl.hooks->gone();
 }
@@ -778,6 +892,14 @@ slot_event(struct slot *s, struct worker *w, enum slot_event ev,
 	sl.notes = 0;
 	to = act(s, w, detail);
 	s->state = to;
+	if (to != SLOT_READY)
+		s->recycle_wait = 0;	/* a new worker comes anyway */
+	if (sl.recycling == s->index && to != SLOT_REPLACING) {
+		sl.recycling = -1;
+		sl.recycle_next = true;
+	}
+	if (to == SLOT_READY && from != SLOT_READY)
+		life_arm(s);
 	if (s->gen_waiting && !s->want_up) {
 		s->gen_waiting = false;
 		note_done(true, NULL);	/* not wanted: nothing to replace */
@@ -846,6 +968,46 @@ drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	}
 	slot_event(s, NULL, SE_QUEUE_EMPTY, NULL);
+}
+
+/*
+ * max_lifetime: when the slot's worker is due. Slots are spread over a grid
+ * of period P = max_lifetime / 2 shifted by slot index (slot i at
+ * epoch + i * P / N + k * P): each worker is due at its slot's grid point
+ * in (started + P, started + max_lifetime], so it lives between half and
+ * all of max_lifetime, and two slots are never due within P / N of each
+ * other, however their workers' boots drift.
+ */
+static void
+life_arm(struct slot *s)
+{
+	struct worker *w = s->cur;
+	double L, P, phase, due, now = ev_now(sl.loop);
+	int n = sl.wanted > 0 ? sl.wanted : 1;
+
+	ev_timer_stop(sl.loop, &s->life_w);
+	if (w == NULL || w->max_lifetime <= 0 || sl.stopping)
+		return;
+	L = w->max_lifetime;
+	P = L / 2;
+	phase = (double)(s->index % n) * P / n;
+	due = sl.epoch + phase +
+	    (floor((w->started + P - sl.epoch - phase) / P) + 1) * P;
+	if (due <= now)		/* a retry, or a boot longer than P */
+		due = sl.epoch + phase + (floor((now - sl.epoch - phase) / P)
+		    + 1) * P;
+	ev_timer_set(&s->life_w, due - now, 0.);
+	ev_timer_start(sl.loop, &s->life_w);
+}
+
+static void
+life_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct slot *s = t->data;
+
+	if (s->cur != NULL && s->state == SLOT_READY)
+		slot_event(s, s->cur, SE_RECYCLE,
+		    recycle_names[RECYCLE_LIFETIME]);
 }
 
 /* max_memory: the RSS of every ready worker, once a second. */
@@ -931,6 +1093,8 @@ slot_init(struct ev_loop *loop, const struct slot_procs *procs,
 	sl.hooks = hooks;
 	sl.failfast = true;
 	sl.steer_off = steer_off;
+	sl.recycling = -1;
+	sl.epoch = ev_now(loop);
 	ev_timer_init(&sl.mem_w, mem_cb, 1., 1.);
 	ev_timer_init(&sl.stall_w, stall_cb, 1., 1.);
 }
@@ -944,6 +1108,7 @@ slot_free_all(void)
 	ev_timer_stop(sl.loop, &sl.stall_w);
 	for (i = 0; i < sl.nslots; i++) {
 		ev_timer_stop(sl.loop, &sl.slots[i]->backoff_w);
+		ev_timer_stop(sl.loop, &sl.slots[i]->life_w);
 		ev_timer_stop(sl.loop, &sl.slots[i]->drain_w);
 		free(sl.slots[i]);
 	}
@@ -988,6 +1153,8 @@ grow(int n, unsigned gen)
 		s->backoff_w.data = s;
 		ev_timer_init(&s->drain_w, drain_cb, 0., 0.);
 		s->drain_w.data = s;
+		ev_timer_init(&s->life_w, life_cb, 0., 0.);
+		s->life_w.data = s;
 		sl.slots[i] = s;
 		sl.nslots = i + 1;
 	}
@@ -1058,6 +1225,8 @@ slot_stop_all(void)
 	ev_timer_stop(sl.loop, &sl.mem_w);
 	ev_timer_stop(sl.loop, &sl.stall_w);
 	for (i = 0; i < sl.nslots; i++)
+		ev_timer_stop(sl.loop, &sl.slots[i]->life_w);
+	for (i = 0; i < sl.nslots; i++)
 		slot_event(sl.slots[i], NULL, SE_STOP, NULL);
 	if (sl.procs->count(-1) == 0)
 		sl.hooks->gone();
@@ -1101,6 +1270,12 @@ slot_event_name(enum slot_event ev)
 	return event_names[ev];
 }
 
+const char *
+slot_recycle_name(enum recycle_reason r)
+{
+	return r < RECYCLE_NREASONS ? recycle_names[r] : "?";
+}
+
 /* A worker's row label in `status`: what it does for slot s. */
 const char *
 slot_worker_label(const struct slot *s, const struct worker *w)
@@ -1135,6 +1310,8 @@ row_add(struct slot_row *rows, int max, int *n, const struct slot *s,
 	r->slot = s->index;
 	r->restarts = s->restarts;
 	snprintf(r->last_exit, sizeof r->last_exit, "%s", s->last_exit);
+	snprintf(r->last_replace, sizeof r->last_replace, "%s",
+	    s->last_replace);
 	r->state = state;
 	r->receiving = receiving;
 	r->queued = slot_queued(s);

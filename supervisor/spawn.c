@@ -27,7 +27,8 @@ extern char	**environ;
 struct spawn_child {
 	const struct spawn_req	*req;
 	char		       **env;
-	int			*socks;		/* nlset fds, moved in place */
+	int			*socks;		/* nlset fds, moved in place,
+						 * then the ready fd if any */
 	int			 nsocks;
 	int			 out_fd;	/* write end of the output pipe */
 	pid_t			 master;
@@ -77,7 +78,8 @@ env_dropped(const char *kv, const struct config *c)
 	static const char *drop[] = { "LISTEN_FDS=", "LISTEN_PID=",
 		"LISTEN_FDNAMES=", "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
 		"WATCHDOG_PID=", "JOURNAL_STREAM=", "CLUSTERD_WORKER=",
-		"CLUSTERD_GENERATION=", NULL };
+		"CLUSTERD_GENERATION=", "CLUSTERD_READY_FD=", "CLUSTERD_READY=",
+		NULL };
 	const char *eq;
 	int i;
 
@@ -148,6 +150,11 @@ build_env(const struct spawn_req *req, char *err, size_t errlen)
 	r |= env_push(&env, &n, &cap, fmt("CLUSTERD_WORKER=%d", req->slot));
 	r |= env_push(&env, &n, &cap, fmt("CLUSTERD_GENERATION=%u",
 	    req->generation));
+	r |= env_push(&env, &n, &cap, fmt("CLUSTERD_READY=%s",
+	    config_ready_name(c->ready)));
+	if (req->ready_fd >= 0)
+		r |= env_push(&env, &n, &cap, fmt("CLUSTERD_READY_FD=%d",
+		    3 + req->nlset));
 	if (c->watchdog > 0) {
 		r |= env_push(&env, &n, &cap, fmt("WATCHDOG_USEC=%llu",
 		    (unsigned long long)(c->watchdog * 1e6)));
@@ -280,8 +287,9 @@ child_signals(void)
 }
 
 /* stdout and stderr to the pipe first, so that every later failure reaches
- * the master's log; stdin from /dev/null; the sockets to 3..3+n-1; nothing
- * else of the master. */
+ * the master's log; stdin from /dev/null; the sockets to 3..3+n-1 (and,
+ * with ready = fd, the ready pipe right after them); nothing else of the
+ * master. */
 static void
 child_fds(const struct spawn_child *ch)
 {
@@ -420,7 +428,7 @@ spawn_worker(const struct spawn_req *req, pid_t *ret_pid, int *ret_out_fd,
 	memset(&ch, 0, sizeof ch);
 	ch.req = req;
 	ch.master = getpid();
-	ch.nsocks = req->nlset;
+	ch.nsocks = req->nlset + (req->ready_fd >= 0);
 	ch.set_ids = c->user != NULL || c->group != NULL;
 	ch.drop_caps = c->user != NULL && c->uid != 0;
 	if ((ch.socks = calloc((size_t)req->nlset + 1, sizeof *ch.socks))
@@ -430,6 +438,8 @@ spawn_worker(const struct spawn_req *req, pid_t *ret_pid, int *ret_out_fd,
 	}
 	for (i = 0; i < req->nlset; i++)
 		ch.socks[i] = listen_slot_fd(req->lset[i], req->slot);
+	if (req->ready_fd >= 0)
+		ch.socks[req->nlset] = req->ready_fd;
 	if (ch.set_ids && (r = resolve_groups(c, &ch, err, errlen)) < 0) {
 		free(ch.socks);
 		return r;

@@ -197,6 +197,24 @@ listener_mode(const struct listener *l)
 	return "per-worker";
 }
 
+/* "replaced: slot 0 lifetime, slot 3 request": why each slot's worker was
+ * last replaced make-before-break, when it ever was. */
+static void
+status_replaced(struct buf *b, const struct slot_row *rows, int n)
+{
+	int i, last = -1, shown = 0;
+
+	for (i = 0; i < n; i++) {
+		if (rows[i].slot == last || rows[i].last_replace[0] == '\0')
+			continue;
+		last = rows[i].slot;
+		buf_printf(b, "%s slot %d %s", shown++ ? "," : "replaced:",
+		    rows[i].slot, rows[i].last_replace);
+	}
+	if (shown)
+		buf_append(b, "\n", 1);
+}
+
 static void
 status_text(struct buf *b, const struct slot_row *rows, int n)
 {
@@ -246,6 +264,7 @@ status_text(struct buf *b, const struct slot_row *rows, int n)
 		buf_text_str(b, r->last_exit[0] ? r->last_exit : "-");
 		buf_append(b, "\n", 1);
 	}
+	status_replaced(b, rows, n);
 }
 
 /* Field names are a contract: only ever add, never rename. */
@@ -287,6 +306,8 @@ status_json(struct buf *b, const struct slot_row *rows, int n, bool paths)
 		buf_json_str(b, r->state);
 		buf_printf(b, ",\"restarts\":%u,\"last_exit\":", r->restarts);
 		buf_json_str(b, r->last_exit[0] ? r->last_exit : NULL);
+		buf_printf(b, ",\"last_replace\":");
+		buf_json_str(b, r->last_replace[0] ? r->last_replace : NULL);
 		buf_printf(b, ",\"rss_bytes\":%llu,\"receiving\":%s,",
 		    (unsigned long long)r->rss, r->receiving ? "true" : "false");
 		if (r->queued < 0)

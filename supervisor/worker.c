@@ -133,7 +133,7 @@ worker_start(int slot, unsigned generation, const struct config *c,
 		.cfg = c, .lset = c->lset, .nlset = c->nlset,
 		.notify_name = wk.notify_name, .nofile = &cl.orig_nofile };
 	struct worker *w;
-	int out_fd, i;
+	int out_fd, i, rfd[2] = { -1, -1 };
 	pid_t pid;
 
 	for (i = 0; i < c->nlset; i++)
@@ -146,10 +146,24 @@ worker_start(int slot, unsigned generation, const struct config *c,
 		snprintf(err, errlen, "cannot spawn: out of memory");
 		return NULL;
 	}
-	if (spawn_worker(&req, &pid, &out_fd, err, errlen) < 0) {
+	/* ready = fd: the worker gets the write end after its sockets. */
+	if (c->ready == READY_FD && pipe2(rfd, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "ready fd pipe: %s", strerror(errno));
 		free(w);
 		return NULL;
 	}
+	req.ready_fd = rfd[1];
+	i = spawn_worker(&req, &pid, &out_fd, err, errlen);
+	if (rfd[1] >= 0)
+		close(rfd[1]);
+	if (i < 0) {
+		if (rfd[0] >= 0)
+			close(rfd[0]);
+		free(w);
+		return NULL;
+	}
+	if (rfd[0] >= 0)
+		fcntl(rfd[0], F_SETFL, O_NONBLOCK);
 
 	w->pid = pid;
 	w->slot = slot;
@@ -162,6 +176,7 @@ worker_start(int slot, unsigned generation, const struct config *c,
 	w->stop_timeout = c->stop_timeout;
 	w->watchdog = c->watchdog;
 	w->max_memory = c->max_memory;
+	w->max_lifetime = c->max_lifetime;
 	/* The worker holds these sockets: they stay bound until it is gone,
 	 * even when a reload drops them from the configuration. */
 	if ((w->lset = calloc((size_t)c->nlset + 1, sizeof *w->lset)) != NULL) {
@@ -186,6 +201,7 @@ worker_start(int slot, unsigned generation, const struct config *c,
 	if (w->ready == READY_DELAY && w->ready_delay < w->ready_timeout)
 		ev_timer_start(wk.loop, &w->ready_w);
 	ev_timer_start(wk.loop, &w->deadline_w);
+	readiness_watch(wk.loop, w, rfd[0]);
 
 	log_info("slot %d: started pid %ld, generation %u: %s", slot,
 	    (long)pid, generation, c->command);
@@ -202,9 +218,17 @@ worker_ready(struct worker *w)
 		return;
 	ev_timer_stop(wk.loop, &w->ready_w);
 	ev_timer_stop(wk.loop, &w->deadline_w);
+	readiness_unwatch(wk.loop, w);
 	w->ready_at = w->last_watchdog = ev_now(wk.loop);
-	log_info("slot %d: pid %ld ready after %.3fs (generation %u)",
-	    w->slot, (long)w->pid, w->ready_at - w->started, w->generation);
+	if (w->ready == READY_LISTEN)
+		log_info("slot %d: pid %ld ready after %.3fs (generation %u), "
+		    "seen waiting on its socket at look %u", w->slot,
+		    (long)w->pid, w->ready_at - w->started, w->generation,
+		    w->rd.checks);
+	else
+		log_info("slot %d: pid %ld ready after %.3fs (generation %u)",
+		    w->slot, (long)w->pid, w->ready_at - w->started,
+		    w->generation);
 	if (w->watchdog > 0) {
 		ev_timer_set(&w->watchdog_w, w->watchdog, 0.);
 		ev_timer_start(wk.loop, &w->watchdog_w);
@@ -218,11 +242,39 @@ ready_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	worker_ready(t->data);
 }
 
+/* ready = fd: the pipe ended without a newline. */
+void
+worker_not_ready(struct worker *w, const char *why)
+{
+	char detail[256];
+
+	if (w->ready_at > 0 || w->stopping)
+		return;
+	ev_timer_stop(wk.loop, &w->ready_w);
+	ev_timer_stop(wk.loop, &w->deadline_w);
+	readiness_unwatch(wk.loop, w);
+	log_warn("slot %d: pid %ld not ready: %s", w->slot, (long)w->pid,
+	    why);
+	snprintf(detail, sizeof detail, "not ready: %s", why);
+	wk.report(w, SE_READY_TIMEOUT, detail);
+}
+
+/* ready = listen says what the master saw at its last look. */
 static void
 deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = t->data;
+	char detail[256];
 
+	readiness_unwatch(loop, w);
+	if (w->ready == READY_LISTEN) {
+		snprintf(detail, sizeof detail, "not ready within "
+		    "ready_timeout (%.1fs): %s", w->ready_timeout,
+		    readiness_explain(w));
+		log_warn("slot %d: pid %ld %s", w->slot, (long)w->pid, detail);
+		wk.report(w, SE_READY_TIMEOUT, detail);
+		return;
+	}
 	log_warn("slot %d: pid %ld not ready within ready_timeout (%.1fs)",
 	    w->slot, (long)w->pid, w->ready_timeout);
 	wk.report(w, SE_READY_TIMEOUT, NULL);
@@ -232,6 +284,17 @@ void
 worker_watchdog_ping(struct worker *w)
 {
 	w->last_watchdog = ev_now(wk.loop);
+}
+
+/* It asks to be replaced (its own max-requests or leak check). */
+void
+worker_recycle(struct worker *w)
+{
+	if (w->ready_at == 0 || w->stopping)
+		return;
+	log_info("slot %d: pid %ld asks to be replaced "
+	    "(X_CLUSTERD_RECYCLE=1)", w->slot, (long)w->pid);
+	wk.report(w, SE_RECYCLE, "request");
 }
 
 /* The worker watchdog: no WATCHDOG=1 within the interval = hung. */
@@ -263,6 +326,7 @@ worker_stop(struct worker *w, int sig, double timeout, const char *why)
 	    (long)w->pid, w->generation, why, value_signame(sig));
 	w->stopping = true;
 	w->stop_sent = ev_now(wk.loop);
+	readiness_unwatch(wk.loop, w);
 	ev_timer_stop(wk.loop, &w->ready_w);
 	ev_timer_stop(wk.loop, &w->deadline_w);
 	ev_timer_stop(wk.loop, &w->watchdog_w);
@@ -384,6 +448,7 @@ worker_free(struct worker *w)
 	ev_timer_stop(wk.loop, &w->deadline_w);
 	ev_timer_stop(wk.loop, &w->watchdog_w);
 	ev_timer_stop(wk.loop, &w->stop_w);
+	readiness_unwatch(wk.loop, w);
 	output_stop(w);
 	for (i = 0; i < w->nlset; i++)
 		listen_unref(w->lset[i]);

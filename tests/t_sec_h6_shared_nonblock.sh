@@ -33,6 +33,14 @@ EOF
 	assert_eq "$(http_code "$@")" 200 "$addr: before the crash"
 
 	kill -KILL "$w0"
+	# A worker that had been ready for a second is replaced at once; its
+	# successor, killed right away, is a crash in a row: the backoff.
+	wait_until 5 eval 'master_log_has "slot 0: restarting in" || master_log_has "slot 0: restarting at once"'
+	if ! master_log_has "slot 0: restarting in"; then
+		wait_until 5 eval '[ "$(grep -c "slot 0: pid .* ready after" "$T/master.log")" -ge 2 ]' ||
+			fail "$addr: slot 0 not replaced"
+		kill -KILL "$(slot_pid 0)"
+	fi
 	wait_until 5 master_log_has "slot 0: restarting in" ||
 		fail "$addr: no backoff for slot 0: $(tail -5 "$T/master.log")"
 	nonblock "$w1" ||

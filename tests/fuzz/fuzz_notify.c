@@ -34,10 +34,13 @@ static struct worker	*fw;
 static struct config	 fcfg;
 
 /* A credited READY=1 of a ready worker reports nothing; nothing else
- * may be reported either. */
+ * may be reported either, but a credited X_CLUSTERD_RECYCLE=1 (a request
+ * the slot layer judges). */
 static void
 no_report(struct worker *w, enum slot_event ev, const char *detail)
 {
+	if (ev == SE_RECYCLE)
+		return;
 	abort();
 }
 

@@ -44,6 +44,10 @@ test_parse(void)
 	    m.status);
 	r = parse("RELOADING=1\nBARRIER=1", &m);
 	CHECK(r == 0 && m.reloading && m.barrier, "RELOADING, BARRIER");
+	r = parse("X_CLUSTERD_RECYCLE=1", &m);
+	CHECK(r == 0 && m.recycle && !m.ready, "X_CLUSTERD_RECYCLE=1");
+	r = parse("X_CLUSTERD_RECYCLE=0", &m);
+	CHECK(r == 0 && !m.recycle, "X_CLUSTERD_RECYCLE=0 is not a request");
 	r = parse("FDSTORE=1\nMAINPID=3", &m);
 	CHECK(r == 0 && !m.ready && !m.has_status, "unknown keys ignored");
 	r = parse("STATUS=", &m);

@@ -68,6 +68,8 @@ fake_start(int slot, unsigned gen, const struct config *c, char *err,
 	w->ready_timeout = c->ready_timeout;
 	w->watchdog = c->watchdog;
 	w->max_memory = c->max_memory;
+	w->max_lifetime = c->max_lifetime;
+	w->started = ev_now(ev_default_loop(0));
 	live[slot]++;
 	record("start:%ld:g%u", (long)w->pid, gen);
 	return w;
@@ -241,6 +243,108 @@ test_crash(void)
 	slot_worker_event(s->cur, SE_READY, NULL);
 	STATE(s, SLOT_READY);
 	TOOK("start:102:g1 ready-hook:0");
+}
+
+/* a crash after a worker was stable: respawned at once, and the backoff
+ * starts from restart_delay at the next crash in a row */
+static void
+test_stable_crash(void)
+{
+	struct slot *s;
+
+	setup();
+	slot_scale(1, 1);
+	s = slot_get(0);
+	slot_worker_event(s->cur, SE_READY, NULL);
+	slot_started();
+	took();
+	s->cur->ready_at = ev_now(ev_default_loop(0)) - 5;	/* up 5 s */
+	slot_worker_event(s->cur, SE_EXIT, "signal 9 (KILL)");
+	STATE(s, SLOT_STARTING);
+	TOOK("free:100 start:101:g1");
+	CHECK(!ev_is_active(&s->backoff_w), "no backoff timer");
+	CHECK(s->restarts == 1, "counted as a restart: %u", s->restarts);
+	CHECK(s->backoff == 0.1, "next delay restart_delay: %g", s->backoff);
+	slot_worker_event(s->cur, SE_READY, NULL);
+	took();
+	/* the next crash in a row (ready, but not for long) backs off */
+	s->cur->ready_at = ev_now(ev_default_loop(0)) - 0.1;
+	slot_worker_event(s->cur, SE_EXIT, "signal 9 (KILL)");
+	STATE(s, SLOT_BACKOFF);
+	CHECK(ev_is_active(&s->backoff_w), "backoff timer armed");
+	CHECK(s->backoff == 0.2, "then doubling: %g", s->backoff);
+	/* before the first full start a crash fails the start, stable or not */
+	setup();
+	slot_scale(1, 1);
+	s = slot_get(0);
+	slot_worker_event(s->cur, SE_READY, NULL);
+	took();
+	s->cur->ready_at = ev_now(ev_default_loop(0)) - 5;
+	slot_worker_event(s->cur, SE_EXIT, "exit code 1");
+	STATE(s, SLOT_STOPPED);
+	TOOK("free:100 failed-hook:0:exit code 1");
+}
+
+/* max_lifetime and X_CLUSTERD_RECYCLE=1: make-before-break, one slot at a
+ * time, the slots' deadlines spread */
+static void
+test_recycle(void)
+{
+	struct ev_loop *loop = ev_default_loop(0);
+	struct slot *a, *b;
+	struct worker *olda, *oldb;
+	double ra, rb;
+
+	setup();
+	cfg.max_lifetime = 2;
+	slot_scale(2, 1);
+	a = slot_get(0);
+	b = slot_get(1);
+	slot_worker_event(a->cur, SE_READY, NULL);
+	slot_worker_event(b->cur, SE_READY, NULL);
+	slot_started();
+	took();
+	CHECK(ev_is_active(&a->life_w) && ev_is_active(&b->life_w),
+	    "lifetime timers armed once ready");
+	ra = ev_timer_remaining(loop, &a->life_w);
+	rb = ev_timer_remaining(loop, &b->life_w);
+	CHECK(ra > 1 && ra <= 2 && rb > 1 && rb <= 2, "due within (L/2, L]: "
+	    "%g %g", ra, rb);
+	CHECK(ra - rb >= 0.49 || rb - ra >= 0.49, "spread by L/2/N: %g %g",
+	    ra, rb);
+
+	olda = a->cur;
+	oldb = b->cur;
+	slot_event(a, a->cur, SE_RECYCLE, "lifetime");
+	STATE(a, SLOT_REPLACING);
+	TOOK("start:102:g1");
+	CHECK(a->recycles[RECYCLE_LIFETIME] == 1, "counted");
+	CHECK(strcmp(a->last_replace, "lifetime") == 0, "last_replace %s",
+	    a->last_replace);
+	/* slot 1 asks meanwhile: it waits, still ready */
+	slot_worker_event(b->cur, SE_RECYCLE, "request");
+	STATE(b, SLOT_READY);
+	TOOK("");
+	CHECK(slot_ready_count() == 2, "both still receive");
+	/* slot 0's successor is ready: the old one drains, slot 1 goes */
+	slot_worker_event(a->incoming, SE_READY, NULL);
+	STATE(a, SLOT_READY);
+	STATE(b, SLOT_REPLACING);
+	TOOK("stop:100:TERM ready-hook:0 start:103:g1");
+	CHECK(a->cur != olda && b->cur == oldb, "slot 0 has its new worker");
+	CHECK(b->recycles[RECYCLE_REQUEST] == 1 &&
+	    strcmp(b->last_replace, "request") == 0, "slot 1: a request");
+	CHECK(slot_ready_count() == 2, "never below workers");
+	slot_worker_event(b->incoming, SE_READY, NULL);
+	STATE(b, SLOT_READY);
+	TOOK("stop:101:TERM ready-hook:1");
+	/* a request from a successor that is not ready yet is not one */
+	slot_event(a, a->cur, SE_RECYCLE, "request");
+	took();
+	slot_worker_event(a->incoming, SE_RECYCLE, "request");
+	STATE(a, SLOT_REPLACING);
+	CHECK(a->recycles[RECYCLE_REQUEST] == 1, "once: %lu",
+	    a->recycles[RECYCLE_REQUEST]);
 }
 
 /* reload: the new worker ready first, then the old one is told to stop */
@@ -454,6 +558,8 @@ main(void)
 {
 	test_backoff();
 	test_crash();
+	test_stable_crash();
+	test_recycle();
 	test_reload();
 	test_hung();
 	test_stop();

@@ -2,14 +2,17 @@
 //
 //	[worker]
 //	command = /path/to/server-go      ; go build -o server-go server.go
-//	ready = notify
+//	ready = listen                    ; or notify
 //
 // Socket: clusterd (or systemd) passes the listening socket as fd 3 with
 // LISTEN_FDS/LISTEN_PID; net.FileListener(os.NewFile(3, ...)) takes it.
 // Without them it listens on HOST:PORT (127.0.0.1:8080), to run it alone.
 //
-// Readiness: READY=1 is one datagram to NOTIFY_SOCKET (sd_notify(3)), sent
-// once the listener is being served.
+// Readiness: with `ready = listen` nothing is needed: Go's poller puts the
+// socket in an epoll set when the listener is made, which clusterd sees
+// (so make it once the server is about to serve). With `ready = notify`,
+// READY=1 is one datagram to NOTIFY_SOCKET (sd_notify(3)), sent once the
+// listener is being served; clusterd ignores it under the other modes.
 //
 // Stop: on SIGTERM http.Server.Shutdown stops accepting, closes idle
 // keep-alive connections at once and waits for requests in flight. A client

@@ -3,16 +3,20 @@
 //
 //   [worker]
 //   command = node /path/to/server.js
-//   ready = delay            ; or: ready = notify (see below)
+//   ready = listen           ; or fd, or notify (see below)
 //
 // Socket: clusterd (or systemd) passes the listening socket as fd 3 with
 // LISTEN_FDS/LISTEN_PID; server.listen({fd: 3}) takes it. Without them it
 // listens on HOST:PORT (127.0.0.1:8080), to run it alone.
 //
-// Readiness: Node has no unix datagram sockets, so it cannot send READY=1
-// itself. Either use `ready = delay`, or (as here, when NOTIFY_SOCKET is set)
-// run `systemd-notify --ready` as a child: clusterd credits a message to the
-// worker whose process tree sent it.
+// Readiness: with `ready = listen` nothing is needed: clusterd sees the
+// socket in libuv's epoll set once server.listen() has run. With
+// `ready = fd`, the listen callback writes a newline to CLUSTERD_READY_FD.
+// With `ready = notify` (CLUSTERD_READY=notify, or NOTIFY_SOCKET without
+// clusterd, under systemd): Node has no unix datagram sockets, so it cannot
+// send READY=1 itself; it runs `systemd-notify --ready` as a child, and
+// clusterd credits a message to the worker whose process tree sent it. With
+// listen or fd no helper process runs.
 //
 // Stop: on SIGTERM stop accepting (server.close() closes our copy of fd 3;
 // never shutdown() it, the master still holds that socket), finish in-flight
@@ -24,6 +28,7 @@
 //   GET /pid         the process id
 // Every answer carries X-Worker-Pid and X-Worker-Slot (CLUSTERD_WORKER).
 const http = require('http');
+const fs = require('fs');
 const { execFile } = require('child_process');
 
 const PID = String(process.pid);
@@ -61,7 +66,14 @@ server.keepAliveTimeout = 5000;
 
 function ready() {
   const where = JSON.stringify(server.address());
-  if (!process.env.NOTIFY_SOCKET) return;
+  const readyFd = parseInt(process.env.CLUSTERD_READY_FD || '', 10);
+  if (readyFd >= 0) {
+    fs.writeSync(readyFd, '\n');
+    fs.closeSync(readyFd);
+    return;
+  }
+  const mode = process.env.CLUSTERD_READY;
+  if (!process.env.NOTIFY_SOCKET || (mode && mode !== 'notify')) return;
   execFile('systemd-notify', ['--ready', `--status=serving on ${where}`],
     (err) => { if (err) console.error(`systemd-notify: ${err.message}`); });
 }

@@ -3,14 +3,17 @@
 
     [worker]
     command = python3 /path/to/server.py
-    ready = notify
+    ready = listen          ; or: ready = notify (it sends READY=1 too)
 
 Socket: clusterd (or systemd) passes the listening socket as fd 3 with
 LISTEN_FDS/LISTEN_PID; socket.socket(fileno=3) takes it. Without them it
 listens on HOST:PORT (127.0.0.1:8080), to run it alone.
 
-Readiness: READY=1 is one datagram to NOTIFY_SOCKET (sd_notify(3)); a name
-starting with '@' is an abstract socket. That is all sd_notify() does.
+Readiness: with `ready = listen` nothing is needed: clusterd sees the socket
+in the epoll set of the accept loop below (socketserver's own serve_forever()
+waits in poll(2), which clusterd cannot see). With `ready = notify`: READY=1
+is one datagram to NOTIFY_SOCKET (sd_notify(3)); a name starting with '@' is
+an abstract socket. That is all sd_notify() does.
 
 Stop: on SIGTERM stop accepting (close our copy of fd 3; never shutdown() it,
 the master still holds that socket), finish in-flight requests, answer
@@ -26,6 +29,7 @@ Every answer carries X-Worker-Pid and X-Worker-Slot (CLUSTERD_WORKER).
 import http.server
 import os
 import re
+import selectors
 import signal
 import socket
 import sys
@@ -128,6 +132,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = False      # server_close() waits for in-flight requests
     block_on_close = True
+    timeout = 0.05              # handle_request() never blocks for long
+
+
+def serve(server, stop):
+    """Accept until stop is set, waiting in an epoll set (selectors'
+    default on Linux): what clusterd's `ready = listen` looks for."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(server.socket, selectors.EVENT_READ)
+        while not stop.is_set():
+            if sel.select(0.05):
+                server.handle_request()
 
 
 def main():
@@ -146,14 +161,16 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    loop = threading.Thread(target=server.serve_forever, args=(0.05,))
+    stop = threading.Event()
+    loop = threading.Thread(target=serve, args=(server, stop))
     loop.start()
     sd_notify("READY=1\nSTATUS=serving on %s" % (server.socket.getsockname(),))
 
     while not draining.wait(1):
         pass
     sd_notify("STOPPING=1")
-    server.shutdown()           # the accept loop has stopped
+    stop.set()
+    loop.join()                 # the accept loop has stopped
     server.socket.close()       # our copy only
     # Idle keep-alive connections: close those that stay idle. A busy one
     # ends after its answer, which says "Connection: close".
