@@ -741,6 +741,7 @@ listen_new(const struct config_listen *c, int nslots, char *err,
 	}
 	l->next = cl.all;
 	cl.all = l;
+	store_state();		/* now that the state names it */
 	return l;
 }
 
