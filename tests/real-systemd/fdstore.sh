@@ -1,6 +1,7 @@
 # tests/real-systemd/fdstore.sh - sourced by run.sh: systemd's fd store.
 # `systemctl restart` and a kill -9 of the master (Restart=on-failure)
-# under a new connection per request: no connection refused or reset, the
+# under a new connection per request: no connection refused or reset (after
+# the kill -9: but the requests in flight at that instant), the
 # per-worker sockets are the same inodes before and after, and steering
 # still sends new connections only to ready slots. Prints the numbers of
 # a restart under 64 keep-alive connections (failed, longest wait).
@@ -104,7 +105,15 @@ dt=$(ms_since "$t")
 http_ok "$PF"
 fds_load_end
 log "fd store: load during kill -9 + restart: $(cat "$W/fload.json" | head -c 300)"
-check "fd store: kill -9 of the master, active again after $dt ms: none refused or reset (longest wait $(fds_field max_ms) ms)" fds_no_loss
+# The requests the workers were serving at the kill are lost: with
+# KillMode=mixed systemd SIGKILLs what is left of the unit once its main
+# process is gone (at most one per load connection). None of those that
+# arrive afterwards may be.
+check "fd store: kill -9 of the master, active again after $dt ms: none refused or timed out, $(fds_field reset) in flight at the kill reset (longest wait $(fds_field max_ms) ms)" \
+	python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["ok"] > 0 and r["non2xx"] == 0 and r["refused"] == 0 and
+    r["timeout"] == 0 and r["other"] == 0 and r["reset"] <= 4))' "$W/fload.json"
 check "fd store: NRestarts=$(prop "$U" NRestarts)" test "$(prop "$U" NRestarts)" = 1
 check "fd store: same sockets after the crash: $(fds_inodes)" test "$(fds_inodes)" = "$before"
 fds_steer_check "fd store: after kill -9"
