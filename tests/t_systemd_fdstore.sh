@@ -5,7 +5,9 @@
 # LISTEN_FDS it takes the same sockets over under a new connection per
 # request (none refused or reset), steering still keeps new connections off
 # a slot whose worker is not accepting, and a scale-down removes the gone
-# slot's socket from the store (FDSTOREREMOVE=1), a scale-up stores it again.
+# slot's socket from the store (FDSTOREREMOVE=1), a scale-up stores it again;
+# a changed address closes and removes the old sockets; FDSTORE=0 stores
+# nothing.
 # The real systemd: tests/real-systemd/fdstore.sh (make check-systemd).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
@@ -69,7 +71,33 @@ wait_until 10 eval '[ "$(stored)" = "clusterd-default-0 clusterd-state " ]' ||
 wait_until 10 eval '[ "$(stored)" = "clusterd-default-0 clusterd-default-1 clusterd-state " ]' ||
 	fail "slot 1's socket not stored again: $(stored)"
 
+# A new address: the stored sockets of the old one are closed and removed
+# (the old port refused from then on), the new ones stored.
+OLD=$PORT
+PORT=$(free_port)
+sed -i "s/^address = .*/address = 127.0.0.1:$PORT/" "$CONF"
+kill -USR1 "$MGR"
+wait_until 20 eval '[ "$(ready_count)" = 3 ]' || fail "no restart: $(tail "$T/master.log")"
+http_ok "http://127.0.0.1:$PORT/" || fail "not serving on the new address"
+wait_until 5 port_refused "$OLD" || fail "the old address still accepts: $(ss -ltnpe "( sport = :$OLD )"; cat "$T/store.txt"; grep -i "closed\|took" "$T/master.log")"
+assert_eq "$(stored)" "clusterd-default-0 clusterd-default-1 clusterd-state " "stored names after the address changed"
+master_log_has "clusterd-default-0: socket .* matches no \[listen\] at its address: closed" ||
+	fail "no word of the old sockets: $(tail "$T/master.log")"
 kill -TERM "$MGR"
 wait "$MGR"
-grep -q 'Sanitizer' "$T/master.log" "$T/master.out" && fail "sanitizer report: $(grep -A5 -m1 Sanitizer "$T/master.out")"
+
+# FileDescriptorStoreMax=0 ($FDSTORE=0 from systemd 254): nothing stored,
+# said once at info, the cluster runs as without a store.
+: >"$T/master.log"
+MGR_FDSTORE=0 bg_run python3 "$ROOT/tests/fdstore-manager.py" "$T/notify0.sock" \
+	"$T/store0.txt" "$CLUSTERD" "$CONF" "$T/master0.out"
+MGR=$BG_PID
+wait_until 15 eval '[ "$(ready_count)" = 1 ]' || fail "no start with FDSTORE=0: $(tail "$T/master.log")"
+assert_eq "$(cat "$T/store0.txt")" "" "stored with FileDescriptorStoreMax=0"
+assert_eq "$(grep -c "fd store is off (FileDescriptorStoreMax=0)" "$T/master.log")" 1 "said once"
+http_ok "http://127.0.0.1:$PORT/" || fail "not serving with FDSTORE=0"
+kill -TERM "$MGR"
+wait "$MGR"
+grep -q 'Sanitizer' "$T/master.log" "$T/master.out" "$T/master0.out" &&
+	fail "sanitizer report: $(grep -h -A5 -m1 Sanitizer "$T/master.out" "$T/master0.out")"
 exit 0
