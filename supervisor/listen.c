@@ -1072,8 +1072,13 @@ store_remove_name(const char *name)
 		store.n--;
 }
 
-/* Under systemd ($NOTIFY_SOCKET): is there a store, and how large?
- * systemd 254 says so in $FDSTORE; older ones do not. */
+/*
+ * Under systemd ($NOTIFY_SOCKET): is there a store, and how large? systemd
+ * 254 says so in $FDSTORE, set only when the unit allows one; older ones
+ * never say. 254 also brought $MEMORY_PRESSURE_WATCH, set by default: with
+ * it and no $FDSTORE the store is off, and storing would only make systemd
+ * log a refusal for every socket.
+ */
 static void
 store_init(void)
 {
@@ -1083,6 +1088,8 @@ store_init(void)
 		return;
 	if (max != NULL)
 		store.max = atoi(max);
+	else if (getenv("MEMORY_PRESSURE_WATCH") != NULL)
+		store.max = 0;
 	if (store.max == 0) {
 		log_info("systemd's fd store is off (FileDescriptorStoreMax=0):"
 		    " a restart of the unit binds new sockets");

@@ -6,7 +6,7 @@ systemd does), drops them on FDSTOREREMOVE=1, writes the stored names to
 OUT after each change, and on SIGUSR1 restarts the master (SIGTERM, wait,
 start again) passing the stored fds in LISTEN_FDS / LISTEN_FDNAMES.
 SIGTERM stops the master and exits. MGR_FDSTORE: the $FDSTORE it says
-(systemd 254's FileDescriptorStoreMax=), default 64.
+(systemd 254's FileDescriptorStoreMax=), default 64; empty: none.
 
     fdstore-manager.py NOTIFY_PATH OUT CLUSTERD CONF LOG
 """
@@ -64,6 +64,8 @@ def start():
     fds = [f for _, f in store]
     env = dict(os.environ, NOTIFY_SOCKET=nsock,
                FDSTORE=os.environ.get("MGR_FDSTORE", "64"))
+    if not env["FDSTORE"]:
+        del env["FDSTORE"]
     if fds:
         env["LISTEN_FDS"] = str(len(fds))
         env["LISTEN_FDNAMES"] = ":".join(n for n, _ in store)
