@@ -331,3 +331,133 @@ fail:
 	close(fd);
 	return e;
 }
+
+/* The fds of SCM_RIGHTS messages in m, appended to *fds. */
+static int
+take_rights(struct msghdr *m, int **fds, int *n)
+{
+	struct cmsghdr *h;
+	int *p, k, i, fd;
+
+	for (h = CMSG_FIRSTHDR(m); h != NULL; h = CMSG_NXTHDR(m, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		if ((p = realloc(*fds, sizeof(int) * (size_t)(*n + k))) ==
+		    NULL) {
+			for (i = 0; i < k; i++) {
+				memcpy(&fd, CMSG_DATA(h) + i * sizeof(int),
+				    sizeof fd);
+				close(fd);
+			}
+			return -ENOMEM;
+		}
+		*fds = p;
+		memcpy(*fds + *n, CMSG_DATA(h), sizeof(int) * (size_t)k);
+		*n += k;
+	}
+	return 0;
+}
+
+/*
+ * `clusterd restart`: ask the running master for its listening sockets
+ * (`sockets`; the same peer check as every request) and hand them to
+ * listen_inherit for the master we start next. A master that does not know
+ * the request leaves us to bind anew. EXIT_OK with *ret_n sockets (0: no
+ * master runs, -1: it runs but gave none), else the exit code.
+ */
+int
+control_take_sockets(const char *path, int *ret_n)
+{
+	union {
+		struct cmsghdr	 h;
+		char		 buf[CMSG_SPACE(sizeof(int) * 253)];
+	} u;
+	char line[64], *text = NULL, *p;
+	struct msghdr m;
+	struct iovec iov;
+	size_t have = 0, cap = 0;
+	double deadline = now_mono() + CONTROL_CLI_TIMEOUT;
+	int fd, r, *fds = NULL, nfds = 0, code = -1;
+	pid_t peer;
+	ssize_t n;
+
+	*ret_n = -1;
+	if ((r = connect_master(path, true, &fd)) != EXIT_OK) {
+		if (r == -1)
+			*ret_n = 0;
+		return r == -1 ? EXIT_OK : r;
+	}
+	if ((r = check_peer(fd, path, &peer)) != EXIT_OK) {
+		close(fd);
+		return r;
+	}
+	snprintf(line, sizeof line, CONTROL_VERSION " sockets\n");
+	if (write_all(fd, line, strlen(line)) < 0) {
+		close(fd);
+		return EXIT_OK;		/* it went away: bind anew */
+	}
+	for (r = 0;;) {
+		if (!wait_readable(fd, deadline)) {
+			fprintf(stderr, "clusterd: no answer from the master "
+			    "within %ds\n", CONTROL_CLI_TIMEOUT);
+			r = EXIT_FAILED;
+			break;
+		}
+		if (cap - have < 4096) {
+			if (cap >= CONTROL_OUT_MAX + 4096 ||
+			    (p = realloc(text, cap + 65536)) == NULL) {
+				r = EXIT_FAILED;
+				break;
+			}
+			text = p;
+			cap += 65536;
+		}
+		iov.iov_base = text + have;
+		iov.iov_len = cap - have - 1;
+		memset(&m, 0, sizeof m);
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = u.buf;
+		m.msg_controllen = sizeof u.buf;
+		n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n > 0 && take_rights(&m, &fds, &nfds) < 0)
+			r = EXIT_FAILED;
+		if (n <= 0 || r != 0)
+			break;
+		have += (size_t)n;
+	}
+	close(fd);
+	if (text != NULL)
+		text[have] = '\0';
+	if (r == 0 && (text == NULL || (p = strchr(text, '\n')) == NULL ||
+	    sscanf(text, "%d", &code) != 1))
+		r = EXIT_FAILED;
+	if (r == 0 && code != EXIT_OK) {
+		/* An older master, or one that is stopping: bind anew. */
+		fprintf(stderr, "clusterd: the master did not hand over its "
+		    "sockets (%.*s); binding new ones\n",
+		    (int)strcspn(p + 1, "\n"), p + 1);
+		r = 0;
+		while (nfds > 0)
+			close(fds[--nfds]);
+		code = -1;
+	}
+	if (r == 0 && code == EXIT_OK) {
+		if (listen_inherit(fds, nfds, p + 1) < 0) {
+			fprintf(stderr, "clusterd: the master's answer to "
+			    "`sockets` does not match the sockets it sent; "
+			    "binding new ones\n");
+			nfds = -1;
+		}
+		*ret_n = nfds;
+		nfds = 0;
+	}
+	while (nfds > 0)
+		close(fds[--nfds]);
+	free(fds);
+	free(text);
+	return r;
+}

@@ -322,6 +322,8 @@ bind_all(struct config *c, char *err, size_t errlen)
 	c->nlset = c->nlistens;
 	if (listen_activated(c, err, errlen) < 0)
 		return -EINVAL;
+	if (listen_adopt(c, err, errlen) < 0)
+		return -EADDRINUSE;
 	for (i = 0; i < c->nlistens; i++)
 		if (c->lset[i] == NULL &&
 		    listen_test_bind(&c->listens[i], err, errlen) < 0)

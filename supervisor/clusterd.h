@@ -434,6 +434,17 @@ void	 listen_strerror(const char *what, const char *path, int r,
  * match; the caller binds the rest. */
 int	 listen_activated(struct config *, char *err, size_t errlen);
 const char *listen_describe(const struct listener *);
+/* Taking over the sockets of the master before us (a restart's hand-over
+ * or systemd's fd store), named "clusterd-LISTENER-SLOT|shared". */
+struct buf;
+int	 listen_inherit(int *fds, int nfds, const char *text);
+void	 listen_inherit_drop(void);
+bool	 listen_inherited(int fd);
+int	 listen_inherited_max(void);	/* -1: none */
+/* After listen_activated: [listen]s at an inherited address take it over. */
+int	 listen_adopt(struct config *, char *err, size_t errlen);
+/* `clusterd restart`: dup'd sockets of the current config, named in b. */
+int	 listen_handover(struct buf *b, int **ret_fds, int *ret_n);
 
 /* steer.c: keep the reuseport group's selection on ready slots. */
 void	 steer_update(struct listener *, const bool *ready, int nslots);
@@ -624,6 +635,7 @@ enum control_op {
 	CONTROL_RELOAD,
 	CONTROL_STOP,
 	CONTROL_SCALE,
+	CONTROL_SOCKETS,	/* `clusterd restart`: the listening sockets */
 };
 struct control_request {
 	enum control_op		 cmd;
@@ -690,6 +702,10 @@ int	 metrics_render(FILE *);
  * exit (stop). timeout: give up after so many seconds, 0 never. */
 int	 control_command(const char *socket_path, const char *request,
 	    bool wait_exit, double timeout);
+/* `clusterd restart`: the running master's listening sockets, handed to
+ * listen_inherit. EXIT_OK, or the exit code with the reason printed;
+ * *ret_n 0 when no master runs. */
+int	 control_take_sockets(const char *socket_path, int *ret_n);
 
 /* A quiet request for programs (top, list): connect, check that the
  * peer is root or trust_uid (only trust_uid: exact), send request, read

@@ -9,7 +9,9 @@
  *	CODE\n TEXT
  * then closes the connection. CODE is the CLI's exit code; the CLI
  * prints TEXT (stdout for 0, else stderr) and exits with it. Commands:
- * `status`, `status json`, `reload`, `stop`, `stop now`, `scale N|+N|-N`.
+ * `status`, `status json`, `reload`, `stop`, `stop now`, `scale N|+N|-N`,
+ * `sockets` (for `clusterd restart`: the answer carries the listening
+ * sockets as SCM_RIGHTS, SCM_MAX_FD per byte from its first byte on).
  * `reload` answers when the roll is done; `stop` answers right before the
  * master exits and the connection closes when it is gone.
  *
@@ -52,6 +54,8 @@ struct control_client {
 	char			 in[CONTROL_IN_MAX];
 	size_t			 inlen;
 	struct buf		 out;
+	int			*pass;		/* fds to send with the reply */
+	int			 npass, passed;
 	struct control_client	*next;
 };
 
@@ -305,6 +309,9 @@ client_free(struct control_client *c)
 	ev_timer_stop(cl.loop, &c->timer_w);
 	if (c->fd != -1)
 		close(c->fd);
+	while (c->passed < c->npass)
+		close(c->pass[c->passed++]);
+	free(c->pass);
 	buf_free(&c->out);
 	free(c);
 }
@@ -366,6 +373,39 @@ control_reply(struct control_client *c, int code, const char *text)
 	client_reply_text(c, code, text);
 }
 
+/* The next SCM_MAX_FD (253) of the fds to pass, on the next byte. */
+static ssize_t
+send_fds(struct control_client *c)
+{
+	union {
+		struct cmsghdr	 h;
+		char		 buf[CMSG_SPACE(sizeof(int) * 253)];
+	} u;
+	struct iovec iov = { .iov_base = c->out.data + c->out.off,
+		.iov_len = 1 };
+	struct msghdr m;
+	struct cmsghdr *h;
+	int k = c->npass - c->passed > 253 ? 253 : c->npass - c->passed;
+	ssize_t n;
+
+	memset(&u, 0, sizeof u);
+	memset(&m, 0, sizeof m);
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.buf;
+	m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)k);
+	h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)k);
+	memcpy(CMSG_DATA(h), c->pass + c->passed, sizeof(int) * (size_t)k);
+	if ((n = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL)) == 1) {
+		for (; k > 0; k--)
+			close(c->pass[c->passed++]);
+	}
+	return n;
+}
+
 static void
 write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -373,8 +413,12 @@ write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	ssize_t n;
 
 	while (c->out.off < c->out.len) {
-		n = send(c->fd, c->out.data + c->out.off,
-		    c->out.len - c->out.off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (c->passed < c->npass)
+			n = send_fds(c);
+		else
+			n = send(c->fd, c->out.data + c->out.off,
+			    c->out.len - c->out.off,
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -569,6 +613,41 @@ do_stop(struct control_client *c, const struct control_request *req)
 }
 
 /*
+ * `clusterd restart` asks for the listening sockets before it stops us:
+ * copies go with the answer (see the header comment), and the new master
+ * takes them over, so that connections wait in their queues in between.
+ * Our own stop then leaves the unix: files alone.
+ */
+static void
+do_sockets(struct control_client *c, const struct control_request *req)
+{
+	struct buf b;
+	int *fds = NULL, n = 0;
+
+	if (cl.phase == PHASE_STOPPING) {
+		client_reply_text(c, EXIT_FAILED, "clusterd: the cluster is "
+		    "stopping: its sockets are closed");
+		return;
+	}
+	memset(&b, 0, sizeof b);
+	if (listen_handover(&b, &fds, &n) < 0 || b.overflow ||
+	    (size_t)n > b.len * 253) {
+		while (n > 0)
+			close(fds[--n]);
+		free(fds);
+		buf_free(&b);
+		client_reply_text(c, EXIT_SYSTEM, "clusterd: cannot copy the "
+		    "listening sockets");
+		return;
+	}
+	log_notice("control: pid %ld: sockets (%d handed over for a "
+	    "restart)", (long)c->pid, n);
+	client_send(c, EXIT_OK, &b);
+	c->pass = fds;
+	c->npass = n;
+}
+
+/*
  * The one list of commands: the decoder checks a request against its row,
  * the dispatch runs the row's handler. A command that waits answers later
  * (reload when the roll is done, stop when the master exits).
@@ -591,6 +670,7 @@ static const struct control_cmd {
 	[CONTROL_RELOAD] = { "reload", ARG_NONE, true, do_reload },
 	[CONTROL_STOP] = { "stop", ARG_NOW, true, do_stop },
 	[CONTROL_SCALE] = { "scale", ARG_COUNT, false, do_scale },
+	[CONTROL_SOCKETS] = { "sockets", ARG_NONE, false, do_sockets },
 };
 #define NCONTROL_CMDS	(sizeof control_cmds / sizeof control_cmds[0])
 

@@ -359,6 +359,25 @@ report(int fd, int code, const char *what)
 	    strerror(errno));
 }
 
+/* close_range(from, to) but for the sockets `clusterd restart` took over
+ * from the old master (listen_inherited). */
+static void
+close_others(int from, int to)
+{
+	int fd, top = listen_inherited_max();
+
+	for (fd = from; fd <= to && fd <= top; fd++) {
+		if (!listen_inherited(fd))
+			continue;
+		if (fd > from)
+			close_range((unsigned)from, (unsigned)fd - 1, 0);
+		from = fd + 1;
+	}
+	if (from <= to)
+		close_range((unsigned)from, to == INT_MAX ? ~0U :
+		    (unsigned)to, 0);
+}
+
 /*
  * The daemon: setsid, then fork again so that it is not a session leader
  * and can never acquire a controlling terminal; "/" as cwd (FILE's path is
@@ -401,8 +420,8 @@ detach(struct config *c, int log_fd, int pipe_fd,
 	 * runner's pipe that it reads until EOF, a jobserver) is not ours:
 	 * keeping it would hold the caller up for the master's whole life. */
 	if (pipe_fd > STDERR_FILENO + 1)
-		close_range(STDERR_FILENO + 1, (unsigned)pipe_fd - 1, 0);
-	close_range((unsigned)pipe_fd + 1, ~0U, 0);
+		close_others(STDERR_FILENO + 1, pipe_fd - 1);
+	close_others(pipe_fd + 1, INT_MAX);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	start_fd = pipe_fd;	/* for daemon_started */

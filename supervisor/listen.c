@@ -5,6 +5,15 @@
  * the slot's crashes and reloads), shared mode and unix: one socket. It
  * checks and repairs what workers do to them, and never changes a unix:
  * file by its path (a worker may be able to write its directory).
+ *
+ * A master that replaces another takes its sockets over instead of binding
+ * (listen_adopt): handed over by `clusterd restart` (control.c, client.c),
+ * or kept for it by systemd's file-descriptor store, where every socket is
+ * stored as it is opened and removed as it is closed (store_*). Either way
+ * a socket is named "clusterd-LISTENER-SLOT" (per-worker) or
+ * "clusterd-LISTENER-shared", and "clusterd-state" is a memfd with what
+ * the names cannot say: the kernel's order of each reuseport group (steering
+ * names members by it) and a unix: file's inode.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -46,6 +56,38 @@ static int	 reopen_slot(struct listener *, int slot);
 static int	 open_slot(struct listener *, int slot, char *err, size_t);
 static bool	 listening(int fd);
 static int	 replace_socket(struct listener *, int slot);
+static void	 store_fd(const struct listener *, int slot);
+static void	 store_remove(const struct listener *, int slot);
+static void	 store_state(void);
+static void	 store_init(void);
+static int	 inherit_add(int fd, const char *name);
+static char	*read_state(int fd);
+
+#define STORE_PREFIX	"clusterd-"
+#define STORE_STATE	"clusterd-state"
+#define STATE_MAX	(1024 * 1024)
+
+/* systemd's fd store: on under a service manager whose unit allows it. */
+static struct {
+	bool	 on;
+	bool	 full_logged;
+	int	 max;		/* $FDSTORE, -1: not said (systemd < 254) */
+	int	 n;		/* sockets stored, the state memfd included */
+	int	 state_fd;	/* "clusterd-state", -1: none */
+} store = { .max = -1, .state_fd = -1 };
+
+/* Sockets the master before us left, until listen_adopt has placed them. */
+static struct {
+	int	*fds;
+	char   **names;
+	bool	*taken;
+	int	 n;
+	char	*state;		/* "group ..." and "file ..." lines */
+} inh;
+
+/* A restart took our sockets: the unix: files stay for the new master. */
+static bool	 handed;
+
 
 /*
  * A SO_REUSEPORT bind succeeds when another reuseport socket of the same user
@@ -335,6 +377,7 @@ reopen_slot(struct listener *l, int slot)
 		return r;
 	l->fds[slot] = fd;
 	steer_joined(l, slot);
+	store_fd(l, slot);
 	return 1;
 }
 
@@ -348,8 +391,10 @@ open_slot(struct listener *l, int slot, char *err, size_t errlen)
 	else if (l->fds[0] == -1) {
 		r = l->cfg.family == AF_UNIX ? open_unix(l, &fd) :
 		    open_socket(&l->cfg, false, &fd);
-		if (r == 0)
+		if (r == 0) {
 			l->fds[0] = fd;
+			store_fd(l, 0);
+		}
 	}
 	if (r == -ENOTSOCK || r == -EADDRINUSE)
 		listen_strerror(l->cfg.address, l->cfg.path, r, err, errlen);
@@ -409,9 +454,11 @@ listen_close_slot(struct listener *l, int slot)
 {
 	if (!listen_per_worker(l) || slot >= l->nfds || l->fds[slot] == -1)
 		return;
+	store_remove(l, slot);
 	close(l->fds[slot]);
 	l->fds[slot] = -1;
 	steer_left(l, slot);
+	store_state();
 	while (l->nfds > 1 && l->fds[l->nfds - 1] == -1)
 		l->nfds--;
 }
@@ -461,11 +508,14 @@ replace_socket(struct listener *l, int slot)
 		    open_socket(&l->cfg, false, &fd);
 	if (r < 0)
 		return r;
-	if (old != -1)
+	if (old != -1) {
+		store_remove(l, slot);
 		close(old);
+	}
 	l->fds[k] = fd;
 	if (pw)
 		steer_joined(l, slot);
+	store_fd(l, slot);
 	return 2;
 }
 
@@ -500,6 +550,7 @@ listen_check(struct listener *l, int slot)
 	    listen(fd, l->cfg.backlog) == 0 && listening(fd)) {
 		if (pw)
 			steer_joined(l, slot);
+		store_state();
 		return 1;
 	}
 	if (l->activated)
@@ -538,9 +589,12 @@ listen_close(struct listener *l)
 	int i;
 
 	for (i = 0; i < l->nfds; i++)
-		if (l->fds[i] != -1)
+		if (l->fds[i] != -1) {
+			if (!l->shut)
+				store_remove(l, i);
 			close(l->fds[i]);
-	if (!l->shut)
+		}
+	if (!l->shut && !handed)
 		unlink_ours(l);
 	steer_free(l);
 	free(l->fds);
@@ -583,13 +637,34 @@ listen_activated(struct config *c, char *err, size_t errlen)
 	char **names = NULL;
 	struct listener *l;
 	bool *used;
-	int n, i, j, fd;
+	int n, i, j, fd, ours = 0;
 
+	store_init();
 	n = sd_listen_fds_with_names(1, &names);
 	if (n <= 0)
 		return 0;
 	if ((used = calloc((size_t)n, sizeof *used)) == NULL)
 		return -ENOMEM;
+	/* Our own, from the fd store, are taken over by listen_adopt. */
+	for (j = 0; j < n; j++) {
+		if (names == NULL || names[j] == NULL ||
+		    strncmp(names[j], STORE_PREFIX, strlen(STORE_PREFIX)) != 0)
+			continue;
+		used[j] = true;
+		ours++;
+		fd = SD_LISTEN_FDS_START + j;
+		if (strcmp(names[j], STORE_STATE) == 0 && store.on &&
+		    store.state_fd == -1 && inh.state == NULL) {
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+			store.state_fd = fd;
+			store.n++;
+			inh.state = read_state(fd);
+		} else if (strcmp(names[j], STORE_STATE) == 0 ||
+		    inherit_add(fd, names[j]) < 0)
+			close(fd);
+		else
+			store.n++;
+	}
 	for (i = 0; i < c->nlistens; i++) {
 		struct config_listen *cfg = &c->listens[i];
 
@@ -602,8 +677,9 @@ listen_activated(struct config *c, char *err, size_t errlen)
 			if (!used[j] && same_address(SD_LISTEN_FDS_START + j,
 			    cfg))
 				fd = j;
-		if (fd == -1 && n == 1 && c->nlistens == 1)
-			fd = 0;
+		for (j = 0; j < n && fd == -1; j++)
+			if (!used[j] && n - ours == 1 && c->nlistens == 1)
+				fd = j;
 		if (fd == -1 || (l = calloc(1, sizeof *l)) == NULL ||
 		    (l->fds = malloc(sizeof(int))) == NULL) {
 			if (fd != -1)
@@ -665,6 +741,7 @@ listen_new(const struct config_listen *c, int nslots, char *err,
 	}
 	l->next = cl.all;
 	cl.all = l;
+	store_state();		/* now that the state names it */
 	return l;
 }
 
@@ -709,7 +786,8 @@ listen_shut(struct listener *l)
 			close(l->fds[i]);
 			l->fds[i] = -1;
 		}
-	unlink_ours(l);
+	if (!handed)
+		unlink_ours(l);
 	l->shut = true;
 }
 
@@ -735,6 +813,7 @@ listen_same(const struct listener *l, const struct config_listen *c)
 int
 listen_update(struct listener *l, const struct config_listen *c)
 {
+	bool rename;
 	int i, r = 0;
 
 	if (!l->activated && c->backlog != l->cfg.backlog)
@@ -743,7 +822,14 @@ listen_update(struct listener *l, const struct config_listen *c)
 				listen(l->fds[i], c->backlog);
 	if (c->family == AF_UNIX && !l->activated && !l->shut)
 		r = set_mode(l, c);
+	if (strcmp(l->cfg.name, c->name) != 0 && store.on && !l->shut)
+		for (i = 0; i < l->nfds; i++)
+			if (l->fds[i] != -1)
+				store_remove(l, i);
+	rename = strcmp(l->cfg.name, c->name) != 0;
 	snprintf(l->cfg.name, sizeof l->cfg.name, "%s", c->name);
+	for (i = 0; rename && !l->shut && i < l->nfds; i++)
+		store_fd(l, i);
 	l->cfg.backlog = c->backlog;
 	l->cfg.socket_mode = c->socket_mode;
 	l->cfg.socket_gid = c->socket_gid;
@@ -787,13 +873,17 @@ listen_requeue(struct listener *l, int slot)
 		return 0;
 	/* Close first: migration hashes over the members that remain, and a
 	 * new socket would take the old one's index and get them all back. */
+	store_remove(l, slot);
 	close(l->fds[slot]);
 	l->fds[slot] = -1;
 	steer_left(l, slot);
-	if ((r = open_socket(&l->cfg, true, &nfd)) < 0)
+	if ((r = open_socket(&l->cfg, true, &nfd)) < 0) {
+		store_state();
 		return r;	/* listen_repair tries again before a spawn */
+	}
 	l->fds[slot] = nfd;
 	steer_joined(l, slot);
+	store_fd(l, slot);
 	return queued;
 }
 
@@ -810,4 +900,601 @@ listen_migrate_req(void)
 		c = 0;
 	close(fd);
 	return c == '1' ? 1 : c == '0' ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Taking over the sockets of the master before us.                    */
+
+static void
+sock_name(const struct listener *l, int slot, char *buf, size_t len)
+{
+	if (listen_per_worker(l))
+		snprintf(buf, len, STORE_PREFIX "%s-%d", l->cfg.name, slot);
+	else
+		snprintf(buf, len, STORE_PREFIX "%s-shared", l->cfg.name);
+}
+
+/* "clusterd-LISTENER-SLOT" or "clusterd-LISTENER-shared" (slot -1): 0, or
+ * -EINVAL for any other name. The slot is after the last '-', which a slot
+ * number never contains. */
+static int
+parse_name(const char *s, char *ret_listener, size_t len, int *ret_slot)
+{
+	const char *p = s + strlen(STORE_PREFIX), *dash;
+	char *end;
+	long v = -1;
+
+	if (strncmp(s, STORE_PREFIX, strlen(STORE_PREFIX)) != 0 ||
+	    (dash = strrchr(p, '-')) == NULL || dash == p ||
+	    (size_t)(dash - p) >= len)
+		return -EINVAL;
+	if (strcmp(dash + 1, "shared") != 0) {
+		errno = 0;
+		v = strtol(dash + 1, &end, 10);
+		if (dash[1] < '0' || dash[1] > '9' || *end != '\0' || errno ||
+		    v >= WORKERS_MAX)
+			return -EINVAL;
+	}
+	memcpy(ret_listener, p, (size_t)(dash - p));
+	ret_listener[dash - p] = '\0';
+	*ret_slot = (int)v;
+	return 0;
+}
+
+/* What the names cannot say: each reuseport group's order as the kernel
+ * keeps it (index -> slot) and each unix: file's inode. */
+static void
+state_render(struct buf *b)
+{
+	struct listener *l;
+	int i;
+
+	for (l = cl.all; l != NULL; l = l->next) {
+		if (l->shut)
+			continue;
+		if (listen_per_worker(l) && !l->steer_warned) {
+			buf_printf(b, "group %s", l->cfg.name);
+			for (i = 0; i < l->ngroup; i++)
+				buf_printf(b, " %d", l->group[i]);
+			buf_printf(b, "\n");
+		}
+		if (l->cfg.family == AF_UNIX && l->sock_ino != 0)
+			buf_printf(b, "file %s %llu %llu\n", l->cfg.name,
+			    (unsigned long long)l->sock_dev,
+			    (unsigned long long)l->sock_ino);
+	}
+}
+
+/* The state line "WHAT NAME ..." for a listener: the rest, or NULL. */
+static const char *
+state_find(const char *what, const char *name)
+{
+	size_t wl = strlen(what), nl = strlen(name);
+	const char *p = inh.state;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, what, wl) == 0 && p[wl] == ' ' &&
+		    strncmp(p + wl + 1, name, nl) == 0 &&
+		    (p[wl + 1 + nl] == ' ' || p[wl + 1 + nl] == '\n'))
+			return p + wl + 1 + nl;
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	}
+	return NULL;
+}
+
+static void
+store_state(void)
+{
+	struct buf b;
+
+	if (!store.on || store.state_fd == -1)
+		return;
+	memset(&b, 0, sizeof b);
+	state_render(&b);
+	if (!b.overflow &&
+	    pwrite(store.state_fd, b.data ? b.data : "", b.len, 0) ==
+	    (ssize_t)b.len)
+		(void)ftruncate(store.state_fd, (off_t)b.len);
+	buf_free(&b);
+}
+
+static int
+store_send(int fd, const char *name)
+{
+	char msg[NAME_MAX_LEN + 64];
+
+	if (store.max >= 0 && store.n >= store.max) {
+		if (!store.full_logged)
+			log_info("systemd's fd store is full "
+			    "(FileDescriptorStoreMax=%d): %s and the sockets "
+			    "after it are not kept across a restart",
+			    store.max, name);
+		store.full_logged = true;
+		return -EXFULL;
+	}
+	snprintf(msg, sizeof msg, "FDSTORE=1\nFDNAME=%s", name);
+	if (sd_pid_notify_with_fds(0, 0, msg, &fd, 1) <= 0)
+		return -EIO;
+	store.n++;
+	return 0;
+}
+
+/* A socket was opened for the slot (or adopted): systemd keeps a copy. */
+static void
+store_fd(const struct listener *l, int slot)
+{
+	char name[NAME_MAX_LEN + 32];
+	int fd = listen_slot_fd(l, slot);
+
+	if (!store.on || l->activated || l->shut || fd == -1)
+		return;
+	sock_name(l, slot, name, sizeof name);
+	store_send(fd, name);
+	store_state();
+}
+
+/*
+ * The slot's socket is being closed: systemd drops its copy (by name, which
+ * drops every fd of that name). A listener of an older configuration that
+ * has the same name as a current one (an address changed by a reload) is
+ * closed after the new one stored its sockets: those are stored again.
+ */
+static void
+store_remove(const struct listener *l, int slot)
+{
+	char name[NAME_MAX_LEN + 32], other[NAME_MAX_LEN + 32], msg[128];
+	const struct listener *o;
+
+	if (!store.on || l->activated)
+		return;
+	sock_name(l, slot, name, sizeof name);
+	snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	if (sd_pid_notify(0, 0, msg) > 0 && store.n > 0)
+		store.n--;
+	for (o = cl.all; o != NULL; o = o->next) {
+		if (o == l || o->shut || o->activated ||
+		    listen_slot_fd(o, slot) == -1)
+			continue;
+		sock_name(o, slot, other, sizeof other);
+		if (strcmp(name, other) == 0)
+			store_send(listen_slot_fd(o, slot), other);
+	}
+}
+
+static void
+store_remove_name(const char *name)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	if (store.on && sd_pid_notify(0, 0, msg) > 0 && store.n > 0)
+		store.n--;
+}
+
+/*
+ * Under systemd ($NOTIFY_SOCKET): is there a store, and how large? systemd
+ * 254 says so in $FDSTORE, set only when the unit allows one; older ones
+ * never say. 254 also brought $MEMORY_PRESSURE_WATCH, set by default: with
+ * it and no $FDSTORE the store is off, and storing would only make systemd
+ * log a refusal for every socket.
+ */
+static void
+store_init(void)
+{
+	const char *max = getenv("FDSTORE");
+
+	if (getenv("NOTIFY_SOCKET") == NULL)
+		return;
+	if (max != NULL)
+		store.max = atoi(max);
+	else if (getenv("MEMORY_PRESSURE_WATCH") != NULL)
+		store.max = 0;
+	if (store.max == 0) {
+		log_info("systemd's fd store is off (FileDescriptorStoreMax=0):"
+		    " a restart of the unit binds new sockets");
+		return;
+	}
+	store.on = true;
+}
+
+/* The store's own memfd: the one the master before us left, or a new one. */
+static void
+store_open_state(void)
+{
+	int fd;
+
+	if (!store.on || store.state_fd != -1)
+		return;
+	if ((fd = memfd_create(STORE_STATE, MFD_CLOEXEC)) == -1)
+		return;
+	store.state_fd = fd;
+	if (store_send(fd, STORE_STATE) < 0) {
+		close(fd);
+		store.state_fd = -1;
+	}
+}
+
+static char *
+read_state(int fd)
+{
+	char *s;
+	ssize_t n;
+	size_t len = 0;
+
+	if ((s = malloc(STATE_MAX + 1)) == NULL)
+		return NULL;
+	while (len < STATE_MAX &&
+	    (n = pread(fd, s + len, STATE_MAX - len, (off_t)len)) > 0)
+		len += (size_t)n;
+	s[len] = '\0';
+	return s;
+}
+
+/* One socket of the master before us, named as sock_name names them. */
+static int
+inherit_add(int fd, const char *name)
+{
+	int *fds;
+	char **names, *dup;
+	bool *taken;
+	size_t n = (size_t)inh.n + 1;
+
+	fds = realloc(inh.fds, n * sizeof *fds);
+	if (fds != NULL)
+		inh.fds = fds;
+	names = realloc(inh.names, n * sizeof *names);
+	if (names != NULL)
+		inh.names = names;
+	taken = realloc(inh.taken, n * sizeof *taken);
+	if (taken != NULL)
+		inh.taken = taken;
+	if (fds == NULL || names == NULL || taken == NULL ||
+	    (dup = strdup(name)) == NULL)
+		return -ENOMEM;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	inh.fds[inh.n] = fd;
+	inh.names[inh.n] = dup;
+	inh.taken[inh.n] = false;
+	inh.n++;
+	return 0;
+}
+
+/*
+ * What `clusterd restart` received from the old master (fds in the order
+ * of the text's "fd NAME" lines; the other lines are the state). Takes the
+ * fds over whatever happens: -EPROTO (all closed) when they do not match.
+ */
+int
+listen_inherit(int *fds, int nfds, const char *text)
+{
+	const char *p, *nl;
+	char name[NAME_MAX_LEN + 32];
+	int i = 0, r = 0;
+	size_t len;
+
+	for (p = text; p != NULL && *p != '\0'; p = nl ? nl + 1 : NULL) {
+		nl = strchr(p, '\n');
+		len = nl ? (size_t)(nl - p) : strlen(p);
+		if (len < 4 || strncmp(p, "fd ", 3) != 0)
+			continue;
+		if (i == nfds || len - 3 >= sizeof name) {
+			r = -EPROTO;
+			break;
+		}
+		memcpy(name, p + 3, len - 3);
+		name[len - 3] = '\0';
+		if ((r = inherit_add(fds[i], name)) < 0)
+			break;
+		i++;
+	}
+	if (r == 0 && i != nfds)
+		r = -EPROTO;
+	if (r == 0 && (inh.state = strdup(text)) == NULL)
+		r = -ENOMEM;
+	if (r < 0) {
+		for (; i < nfds; i++)
+			close(fds[i]);
+		listen_inherit_drop();
+	}
+	return r;
+}
+
+/* Drop what listen_adopt did not take (a start that failed before). */
+void
+listen_inherit_drop(void)
+{
+	int i;
+
+	for (i = 0; i < inh.n; i++) {
+		close(inh.fds[i]);
+		free(inh.names[i]);
+	}
+	free(inh.fds);
+	free(inh.names);
+	free(inh.taken);
+	free(inh.state);
+	memset(&inh, 0, sizeof inh);
+}
+
+/* Is fd one of the inherited sockets (the daemon keeps them)? */
+bool
+listen_inherited(int fd)
+{
+	int i;
+
+	for (i = 0; i < inh.n; i++)
+		if (inh.fds[i] == fd)
+			return true;
+	return false;
+}
+
+int
+listen_inherited_max(void)
+{
+	int i, top = -1;
+
+	for (i = 0; i < inh.n; i++)
+		if (inh.fds[i] > top)
+			top = inh.fds[i];
+	return top;
+}
+
+/*
+ * For `clusterd restart`: copies of the current configuration's sockets and
+ * the text that names them ("fd NAME" lines in the order of the fds, then
+ * the state). From now on a stop leaves the unix: files to the new master.
+ */
+int
+listen_handover(struct buf *b, int **ret_fds, int *ret_n)
+{
+	struct listener *l;
+	char name[NAME_MAX_LEN + 32];
+	int *fds = NULL, n = 0, i, k, fd;
+
+	for (i = 0; i < cl.cfg->nlset; i++) {
+		l = cl.cfg->lset[i];
+		for (k = 0; k < l->nfds && !l->shut; k++) {
+			if (l->fds[k] == -1)
+				continue;
+			if ((fds = realloc(*ret_fds, (size_t)(n + 1) *
+			    sizeof *fds)) == NULL)
+				goto fail;
+			*ret_fds = fds;
+			if ((fd = fcntl(l->fds[k], F_DUPFD_CLOEXEC, 3)) == -1)
+				goto fail;
+			fds[n++] = fd;
+			sock_name(l, k, name, sizeof name);
+			buf_printf(b, "fd %s\n", name);
+		}
+	}
+	state_render(b);
+	handed = true;
+	*ret_n = n;
+	return 0;
+fail:
+	while (n > 0)
+		close((*ret_fds)[--n]);
+	free(*ret_fds);
+	*ret_fds = NULL;
+	return -errno;
+}
+
+static int
+grow_fds(struct listener *l, int slot)
+{
+	int *fds, i;
+
+	if (slot < l->nfds)
+		return 0;
+	if ((fds = realloc(l->fds, sizeof(int) * (size_t)(slot + 1))) == NULL)
+		return -ENOMEM;
+	l->fds = fds;
+	for (i = l->nfds; i <= slot; i++)
+		l->fds[i] = -1;
+	l->nfds = slot + 1;
+	return 0;
+}
+
+static void
+inherit_close(int j, const char *why)
+{
+	log_info("%s: socket %d %s: closed", inh.names[j], inh.fds[j], why);
+	store_remove_name(inh.names[j]);
+	close(inh.fds[j]);
+	inh.fds[j] = -1;
+	inh.taken[j] = true;
+}
+
+/*
+ * The kernel's order of the group, from the state: each of the listener's
+ * sockets once, else NULL (steering is then off: a program naming indices
+ * in another order would send connections to the wrong slots).
+ */
+static bool
+group_order(struct listener *l, const char *from, int *order, int *ret_n)
+{
+	const char *p = state_find("group", from);
+	int n = 0, k, have = 0, slot;
+	char *end;
+	long v;
+
+	for (k = 0; k < l->nfds; k++)
+		if (l->fds[k] != -1)
+			have++;
+	while (p != NULL && *p == ' ') {
+		v = strtol(p + 1, &end, 10);
+		if (end == p + 1 || v < 0 || v >= l->nfds ||
+		    l->fds[v] == -1 || n == have)
+			return false;
+		slot = (int)v;
+		for (k = 0; k < n; k++)
+			if (order[k] == slot)
+				return false;
+		order[n++] = slot;
+		p = end;
+	}
+	*ret_n = n;
+	return p != NULL && n == have;
+}
+
+/* The group as the kernel has it, any program of the master before us
+ * detached (it named that master's ready slots). */
+static void
+adopt_group(struct listener *l, const char *from)
+{
+	int *order, n = 0, k;
+	bool known;
+
+	if ((order = calloc((size_t)l->nfds, sizeof *order)) == NULL)
+		return;
+	known = group_order(l, from, order, &n);
+	if (!known)
+		for (n = 0, k = 0; k < l->nfds; k++)
+			if (l->fds[k] != -1)
+				order[n++] = k;
+	l->steer_ok = true;	/* no apply() while the mirror is built */
+	for (k = 0; k < n; k++)
+		steer_joined(l, order[k]);
+	steer_reset(l);
+	if (!known && n > 1) {
+		log_warn("listen %s: the order of the sockets taken over is "
+		    "not known; steering off: new connections also reach "
+		    "slots without a ready worker", l->cfg.address);
+		l->steer_warned = true;
+	}
+	free(order);
+}
+
+static bool
+has_reuseport(int fd)
+{
+	socklen_t len;
+	int on = 0;
+
+	len = sizeof on;
+	return getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, &len) == 0 && on;
+}
+
+/* The old listener these sockets were: the one of this name, else one at
+ * this address (renamed). "" if none. */
+static void
+adopt_source(const struct config_listen *cfg, char *from, size_t len)
+{
+	char lname[NAME_MAX_LEN];
+	int pass, j, slot;
+
+	from[0] = '\0';
+	for (pass = 0; pass < 2; pass++)
+		for (j = 0; j < inh.n; j++) {
+			if (inh.taken[j] || parse_name(inh.names[j], lname,
+			    sizeof lname, &slot) < 0 ||
+			    (pass == 0 && strcmp(lname, cfg->name) != 0) ||
+			    !same_address(inh.fds[j], cfg))
+				continue;
+			snprintf(from, len, "%s", lname);
+			return;
+		}
+}
+
+/*
+ * [listen] i from the sockets of the old listener at its address, as they
+ * were: per-worker slot by slot, the group's order and so its steering
+ * kept. Sockets beyond the worker count are closed, missing ones bound. A
+ * shared socket without SO_REUSEPORT cannot join a per-worker group: it is
+ * closed and the group bound anew.
+ */
+static int
+adopt_one(struct config *c, int i, char *err, size_t errlen)
+{
+	const struct config_listen *cfg = &c->listens[i];
+	char from[NAME_MAX_LEN], lname[NAME_MAX_LEN], st[64];
+	bool pw = cfg->family != AF_UNIX && cfg->sockets == LISTEN_PER_WORKER;
+	unsigned long long dev, ino;
+	struct listener *l;
+	const char *p;
+	int j, slot, k, n = 0;
+
+	adopt_source(cfg, from, sizeof from);
+	if (from[0] == '\0')
+		return 0;
+	if ((l = calloc(1, sizeof *l)) == NULL ||
+	    (l->fds = malloc(sizeof(int))) == NULL) {
+		free(l);
+		return -ENOMEM;
+	}
+	copy_cfg(&l->cfg, cfg);
+	l->fds[0] = -1;
+	l->nfds = 1;
+	for (j = 0; j < inh.n; j++) {
+		if (inh.taken[j] || parse_name(inh.names[j], lname,
+		    sizeof lname, &slot) < 0 || strcmp(lname, from) != 0 ||
+		    !same_address(inh.fds[j], cfg))
+			continue;
+		k = pw ? (slot < 0 ? 0 : slot) : 0;
+		if ((pw && !has_reuseport(inh.fds[j])) ||
+		    grow_fds(l, k) < 0 || l->fds[k] != -1) {
+			inherit_close(j, pw ? "cannot join a per-worker group" :
+			    "not needed by a shared listener");
+			continue;
+		}
+		l->fds[k] = inh.fds[j];
+		inh.taken[j] = true;
+		listen(l->fds[k], cfg->backlog);
+		if (strcmp(from, cfg->name) != 0)
+			store_remove_name(inh.names[j]);
+		n++;
+	}
+	if (n == 0) {
+		listen_close(l);
+		free(l);
+		return 0;
+	}
+	if (cfg->family == AF_UNIX &&
+	    (p = state_find("file", from)) != NULL &&
+	    sscanf(p, " %llu %llu", &dev, &ino) == 2) {
+		l->sock_dev = (dev_t)dev;
+		l->sock_ino = (ino_t)ino;
+	}
+	if (listen_per_worker(l))
+		adopt_group(l, from);
+	l->next = cl.all;
+	cl.all = l;
+	c->lset[i] = l;
+	listen_ref(l);
+	for (k = l->nfds - 1; listen_per_worker(l) && k >= c->workers; k--)
+		listen_close_slot(l, k);
+	for (k = 0; k < l->nfds; k++)
+		store_fd(l, k);
+	snprintf(st, sizeof st, "%d socket%s", n, n == 1 ? "" : "s");
+	log_info("[listen %s]: took over %s of the master before (%s)",
+	    cfg->name, st, pw ? "per-worker" : "shared");
+	return listen_resize(l, c->workers, err, errlen);
+}
+
+/*
+ * After listen_activated, before binding: every [listen] still without a
+ * socket takes over the sockets the master before us left at its address;
+ * those nobody takes are closed (and dropped from systemd's store).
+ */
+int
+listen_adopt(struct config *c, char *err, size_t errlen)
+{
+	int i, j, r = 0;
+
+	for (i = 0; i < c->nlistens && r == 0; i++)
+		if (c->lset[i] == NULL)
+			r = adopt_one(c, i, err, errlen);
+	for (j = 0; j < inh.n; j++)
+		if (!inh.taken[j])
+			inherit_close(j, "matches no [listen] at its address");
+	for (j = 0; j < inh.n; j++)
+		inh.fds[j] = -1;
+	for (j = 0; j < inh.n; j++)
+		free(inh.names[j]);
+	inh.n = 0;
+	listen_inherit_drop();
+	store_open_state();
+	store_state();
+	return r;
 }

@@ -243,13 +243,23 @@ static int
 cmd_restart(const struct invocation *inv)
 {
 	struct config *c;
-	int r;
+	const char *path;
+	int r, n;
 
 	c = load_or_exit(inv->file, CONFIG_FULL);	/* before stopping it */
-	r = control_command(socket_opt ? socket_opt : c->control, "stop",
-	    true, 0);
-	if (r != EXIT_OK)
+	path = socket_opt ? socket_opt : c->control;
+	/* Its listening sockets first: held here while it stops, they keep
+	 * their queues, and the new master takes them over. */
+	if ((r = control_take_sockets(path, &n)) != EXIT_OK) {
+		config_free(c);
 		return r;
+	}
+	if (n != 0 && (r = control_command(path, "stop", true, 0)) !=
+	    EXIT_OK) {
+		listen_inherit_drop();
+		config_free(c);
+		return r;
+	}
 	return daemon_start(c, cluster_run);
 }
 

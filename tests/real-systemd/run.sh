@@ -303,5 +303,7 @@ ct systemctl stop clusterd-example.socket clusterd-example.service
 check "port refused once the socket unit stopped" port_refused "$P2"
 
 . "$(dirname "${BASH_SOURCE[0]}")/lameduck.sh"
+. "$ROOT/tests/real-systemd/fdstore.sh"
+
 log "$failures check(s) failed"
 [ "$failures" -eq 0 ]

@@ -40,6 +40,8 @@ test_commands(void)
 		{ "clusterd/1 scale +2\n", 0, CONTROL_SCALE, false, 2, true },
 		{ "clusterd/1 scale -1024\n", 0, CONTROL_SCALE, false, -1024, true },
 		{ "clusterd/1 scale 1024\n", 0, CONTROL_SCALE, false, 1024, false },
+		{ "clusterd/1 sockets\n", 0, CONTROL_SOCKETS, false, 0, false },
+		{ "clusterd/1 sockets all\n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 status JSON\n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 status \n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 stop now\n", 0, CONTROL_STOP, false, 0, false },
