@@ -301,5 +301,9 @@ check "a new master: $(prop clusterd-example.service MainPID) (was $MAIN)" \
 ct systemctl stop clusterd-example.socket clusterd-example.service
 check "port refused once the socket unit stopped" port_refused "$P2"
 
+# ------------------------------------------------------------ Debian package
+# Last: it removes what `make install` put in the container first.
+. "$ROOT/tests/real-systemd/deb.sh"
+
 log "$failures check(s) failed"
 [ "$failures" -eq 0 ]
