@@ -15,7 +15,7 @@
 
 deb_run() {
 	local out1=$W/deb1 out2=$W/deb2 v1 v2 arch deb1 deb2 b2pid t dt rc
-	local has_upgrade=0 P3 P4 main side before after exe lines left
+	local has_upgrade=0 P3 P4 P5 main side before after exe lines left
 
 	log "---- Debian package"
 	if ! "$ROOT/scripts/install-deps" deb >"$W/deb-deps.log" 2>&1; then
@@ -81,6 +81,7 @@ deb_run() {
 	# ------------------------------------------------ two running clusters
 	P3=$(free_port)
 	P4=$(free_port)
+	P5=$(free_port)
 	ct mkdir -p /etc/clusterd
 	ct sh -c "cat >/etc/clusterd/demo.conf" <<EOF
 [cluster]
@@ -111,6 +112,13 @@ EOF
 	ct clusterd start /etc/clusterd/side.conf >/dev/null 2>&1; rc=$?
 	check "clusterd start /etc/clusterd/side.conf: rc $rc" test "$rc" = 0
 	check "side serving on 127.0.0.1:$P4" http_ok "$P4"
+	# A third one still starting through the upgrade (its worker is ready
+	# after 10 min): its upgrade is refused, which must not fail the rest.
+	ct sh -c "sed 's/^address = .*/address = 127.0.0.1:$P5/; s|^command = .*|& --ready-delay-ms 600000|' /etc/clusterd/demo.conf >/etc/clusterd/slow.conf"
+	ct systemctl start --no-block clusterd@slow.service
+	wait_for 20 state_is clusterd@slow.service activating
+	check "clusterd@slow starting: $(prop clusterd@slow.service ActiveState)" \
+		state_is clusterd@slow.service activating
 	main=$(prop clusterd@demo.service MainPID)
 	side=$(ct cat /run/clusterd/side/master.pid)
 	before="$(deb_children "$main") / $(deb_children "$side")"
@@ -159,6 +167,8 @@ sys.exit(not (r["ok"] > 0 and r["non2xx"] == 0 and
 		done
 		check "postinst: clusterd@demo and side upgraded" \
 			test "$(grep -c '^clusterd: .*upgraded: ' "$W/apt2.log")" = 2
+		check "postinst: the upgrade of the starting clusterd@slow failed, reported" \
+			grep -q '^clusterd: clusterd@slow.service (master [0-9]*): upgrade failed' "$W/apt2.log"
 	else
 		log "SKIP: this tree's clusterd has no 'upgrade' command: the masters keep the old binary (checked: the package said so)"
 		check "postinst says it left the clusters alone" \
@@ -174,6 +184,8 @@ sys.exit(not (r["ok"] > 0 and r["non2xx"] == 0 and
 	grep '^clusterd: ' "$W/apt3.log" | sed 's/^/    prerm: /'
 	check "clusterd@demo stopped: $(prop clusterd@demo.service ActiveState)" \
 		state_is clusterd@demo.service inactive
+	check "clusterd@slow stopped: $(prop clusterd@slow.service ActiveState)" \
+		state_is clusterd@slow.service inactive
 	check "masters $main and $side gone" \
 		ct sh -c "! test -d /proc/$main && ! test -d /proc/$side"
 	check "ports $P3 and $P4 refused" sh -c \
