@@ -114,7 +114,7 @@ EOF
 	check "side serving on 127.0.0.1:$P4" http_ok "$P4"
 	# A third one still starting through the upgrade (its worker is ready
 	# after 10 min): its upgrade is refused, which must not fail the rest.
-	ct sh -c "sed 's/^address = .*/address = 127.0.0.1:$P5/; s|^command = .*|& --ready-delay-ms 600000|' /etc/clusterd/demo.conf >/etc/clusterd/slow.conf"
+	ct sh -c "sed 's/^address = .*/address = 127.0.0.1:$P5/; s|^command = .*|& --ready-delay-ms 600000\\nready_timeout = 15m|' /etc/clusterd/demo.conf >/etc/clusterd/slow.conf"
 	ct systemctl start --no-block clusterd@slow.service
 	wait_for 20 state_is clusterd@slow.service activating
 	check "clusterd@slow starting: $(prop clusterd@slow.service ActiveState)" \
@@ -122,7 +122,7 @@ EOF
 	main=$(prop clusterd@demo.service MainPID)
 	side=$(ct cat /run/clusterd/side/master.pid)
 	before="$(deb_children "$main") / $(deb_children "$side")"
-	log "masters $main (clusterd@demo), $side (side); workers $before"
+	log "masters $main (clusterd@demo), $side (side), $(prop clusterd@slow.service MainPID) (clusterd@slow, starting); workers $before"
 
 	# ------------------------------------------------ upgrade under load
 	wait "$b2pid"; rc=$?
