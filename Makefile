@@ -101,6 +101,15 @@ demo: deps
 	@echo "demo: stop with Ctrl-C (SIGINT: graceful stop)"
 	./clusterd run conf/demo.conf
 
+# The Debian package, built from a copy of the tree in build/deb, lintian
+# clean; the .deb is copied here: apt install ./clusterd_VERSION_amd64.deb
+deb:
+	@scripts/install-deps deb
+	rm -rf build/deb
+	scripts/deb-build build/deb
+	cp build/deb/clusterd_*.deb .
+.PHONY: deb
+
 check-systemd: all
 	BUILD=$(BUILD) tests/real-systemd/run.sh
 
@@ -139,6 +148,7 @@ uninstall:
 
 clean:
 	rm -rf build clusterd clusterd-worker
+	rm -f clusterd_*.deb
 
 .PHONY: all units deps check check-systemd demo bench bench-servers lint-man install uninstall clean \
 	clusterd clusterd-worker	# the links follow BUILD (SANITIZE=1 or not)

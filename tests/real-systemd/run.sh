@@ -304,6 +304,9 @@ check "port refused once the socket unit stopped" port_refused "$P2"
 
 . "$(dirname "${BASH_SOURCE[0]}")/lameduck.sh"
 . "$ROOT/tests/real-systemd/fdstore.sh"
+# ------------------------------------------------------------ Debian package
+# Last: it removes what `make install` put in the container first.
+. "$ROOT/tests/real-systemd/deb.sh"
 
 log "$failures check(s) failed"
 [ "$failures" -eq 0 ]
