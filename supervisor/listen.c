@@ -992,10 +992,12 @@ store_state(void)
 		return;
 	memset(&b, 0, sizeof b);
 	state_render(&b);
+	/* A short write or truncate leaves a state the next master cannot
+	 * parse: it binds anew, which is what it does without one. */
 	if (!b.overflow &&
 	    pwrite(store.state_fd, b.data ? b.data : "", b.len, 0) ==
-	    (ssize_t)b.len)
-		(void)ftruncate(store.state_fd, (off_t)b.len);
+	    (ssize_t)b.len && ftruncate(store.state_fd, (off_t)b.len) == -1)
+		log_debug("fd store state: %s", strerror(errno));
 	buf_free(&b);
 }
 
