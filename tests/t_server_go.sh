@@ -13,4 +13,4 @@ command -v go >/dev/null || skip "golang-go not installed"
 mkdir -p "$ROOT/build/gocache"
 GOCACHE=$ROOT/build/gocache go build -o "$T/server-go" "$ROOT/worker/examples/server.go" ||
 	fail "go build of worker/examples/server.go"
-server_claims go notify "$T/server-go" new-conn-lossless
+server_claims go listen "$T/server-go" new-conn-lossless

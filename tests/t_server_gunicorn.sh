@@ -10,7 +10,9 @@
 . "$(dirname "$0")/servers.sh"
 
 $PY -c 'import gunicorn' 2>/dev/null || skip "gunicorn not installed"
+# gthread waits in epoll (ready = listen sees it); sync in select(2).
 for class in sync gthread; do
-	server_claims "gunicorn-$class" delay \
+	ready=listen; [ $class = sync ] && ready=delay
+	server_claims "gunicorn-$class" $ready \
 		"$PY -m gunicorn --workers 1 --worker-class $class --threads 4 wsgi_app:app" new-conn-lossless
 done

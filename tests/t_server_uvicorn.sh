@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# uvicorn (Debian's python3-uvicorn, `--fd 3`, no readiness code) under
+# uvicorn (Debian's python3-uvicorn, `--fd 3`, ready = listen: no readiness code) under
 # clusterd, as clusterd.8 SERVERS says: it starts and answers on both slots;
 # a reload under keep-alive load loses nothing for a client that retries a
 # GET whose reused connection uvicorn closed at its SIGTERM; a stop answers
@@ -10,4 +10,4 @@
 . "$(dirname "$0")/servers.sh"
 
 $PY -c 'import uvicorn' 2>/dev/null || skip "python3-uvicorn not installed"
-server_claims uvicorn delay "$PY -m uvicorn --fd 3 asgi_app:app"
+server_claims uvicorn listen "$PY -m uvicorn --fd 3 asgi_app:app"
