@@ -111,6 +111,7 @@ cluster_stop(const char *why)
 		return;
 	}
 	log_notice("stopping: %s", why);
+	events_stop("begin", why);
 	cl.phase = PHASE_STOPPING;
 	cl.stop_started = ev_now(cl.loop);
 	worker_kill_leftovers();
@@ -272,6 +273,8 @@ teardown(void)
 	    ev_now(cl.loop) - cl.stop_started,
 	    worker_nkilled() ? ", workers killed" : "");
 	control_stopped();
+	events_stop("done", cl.exit_code ? "start failed" : "stopped");
+	events_close();
 	notify_close();
 	daemon_remove_pidfile();
 	slot_free_all();

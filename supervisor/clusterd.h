@@ -172,6 +172,9 @@ void	 log_raw(const char *buf, size_t len);	/* a preformatted line */
 size_t	 log_prefix(char *buf, size_t len, enum log_level);
 bool	 log_is_journal(void);
 void	 log_close(void);
+size_t	 log_timestamp(char *buf, size_t len);	/* ISO-8601 UTC, ms */
+/* JSON string contents for any bytes (invalid UTF-8 -> U+FFFD). */
+size_t	 log_json_escape(char *out, size_t max, const char *in, size_t len);
 #define log_err(...)	log_msg(LOG_LVL_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_notice(...)	log_msg(LOG_LVL_NOTICE, __VA_ARGS__)
@@ -549,6 +552,7 @@ enum control_op {
 	CONTROL_RELOAD,
 	CONTROL_STOP,
 	CONTROL_SCALE,
+	CONTROL_EVENTS,
 };
 struct control_request {
 	enum control_op		 cmd;
@@ -596,6 +600,28 @@ struct slot_row {
 int	 slot_rows(struct slot_row *rows, int max);
 /* The whole `status` answer into b: 0 or -ENOMEM. */
 int	 status_render(struct buf *b, bool json);
+
+/* events.c: `clusterd events`, the stream of what happens, to readers
+ * with a bounded buffer each (a slow one loses events, counted). */
+struct event_field {		/* "key": str, or "key": num if str is NULL */
+	const char	*key;
+	const char	*str;
+	long long	 num;
+};
+int	 events_add(int fd, pid_t pid, bool json);	/* takes fd over */
+void	 events_close(void);		/* master exits: the streams end */
+/* type ("slot", "exit", "reload", ..., see clusterd.8 EVENTS), fields in
+ * order, and the human line. */
+void	 events_emit(const char *type, const struct event_field *, int n,
+	    const char *text);
+void	 events_slot(const struct slot *, pid_t, unsigned generation,
+	    enum slot_state from, enum slot_state to, enum slot_event,
+	    const char *detail);
+void	 events_exit(const struct worker *, const char *how);
+void	 events_reload(const char *phase, unsigned generation,
+	    const char *msg);
+void	 events_scale(int from, int to);
+void	 events_stop(const char *phase, const char *why);
 
 /* client.c: the CLI side of the control socket. Send one request, print
  * the answer, return the exit code. wait_exit: wait for the master to

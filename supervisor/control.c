@@ -11,7 +11,9 @@
  * prints TEXT (stdout for 0, else stderr) and exits with it. Commands:
  * `status`, `status json`, `reload`, `stop`, `scale N|+N|-N`. `reload`
  * answers when the roll is done; `stop` answers right before the master
- * exits and the connection closes when it is gone.
+ * exits and the connection closes when it is gone. `events` (`events
+ * json`) answers 0 at once, then the connection is events.c's: one line
+ * per event until the master exits.
  *
  * Security: the socket is 0600 in a 0700 directory, and every connection is
  * checked with SO_PEERCRED besides: only root and the master's own user may
@@ -554,6 +556,21 @@ do_stop(struct control_client *c, const struct control_request *req)
 	ctl.stop(why);
 }
 
+/* The connection becomes a reader of the event stream (events.c). */
+static void
+do_events(struct control_client *c, const struct control_request *req)
+{
+	int r;
+
+	ev_io_stop(cl.loop, &c->read_w);
+	r = events_add(c->fd, c->pid, req->json);
+	c->fd = -1;	/* events.c's now, closed there on failure */
+	if (r < 0)
+		log_warn("control: pid %ld: events refused: %s", (long)c->pid,
+		    r == -EBUSY ? "too many readers" : strerror(-r));
+	client_free(c);	/* nothing up the stack uses it after this */
+}
+
 /*
  * The one list of commands: the decoder checks a request against its row,
  * the dispatch runs the row's handler. A command that waits answers later
@@ -576,6 +593,7 @@ static const struct control_cmd {
 	[CONTROL_RELOAD] = { "reload", ARG_NONE, true, do_reload },
 	[CONTROL_STOP] = { "stop", ARG_NONE, true, do_stop },
 	[CONTROL_SCALE] = { "scale", ARG_COUNT, false, do_scale },
+	[CONTROL_EVENTS] = { "events", ARG_JSON, false, do_events },
 };
 #define NCONTROL_CMDS	(sizeof control_cmds / sizeof control_cmds[0])
 

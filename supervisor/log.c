@@ -205,25 +205,116 @@ log_raw(const char *buf, size_t len)
 		log_dropped++;
 }
 
+/* "2026-12-01T23:04:05.678Z": UTC, milliseconds; the length written. */
 size_t
-log_prefix(char *buf, size_t len, enum log_level level)
+log_timestamp(char *buf, size_t len)
 {
 	struct timeval tv;
 	struct tm tm;
 	int n;
 
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (long)tv.tv_usec / 1000);
+	return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
+}
+
+size_t
+log_prefix(char *buf, size_t len, enum log_level level)
+{
+	char ts[32];
+	int n;
+
 	if (log_journal)
 		n = snprintf(buf, len, "<%d>", (int)level);
 	else {
-		gettimeofday(&tv, NULL);
-		gmtime_r(&tv.tv_sec, &tm);
-		n = snprintf(buf, len,
-		    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ clusterd[%ld]: %s: ",
-		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		    tm.tm_min, tm.tm_sec, (long)tv.tv_usec / 1000,
+		log_timestamp(ts, sizeof ts);
+		n = snprintf(buf, len, "%s clusterd[%ld]: %s: ", ts,
 		    (long)getpid(), level_names[level]);
 	}
 	return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most len bytes), 0 if the
+ * bytes there are not one: overlong forms, surrogates and code points
+ * above U+10FFFF are not. */
+static size_t
+utf8_len(const unsigned char *s, size_t len)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/*
+ * The inside of a JSON string for len bytes of in, whatever they are:
+ * quote, backslash and control characters escaped, each byte that is not
+ * part of valid UTF-8 replaced by U+FFFD, so that the result is always
+ * valid JSON and valid UTF-8. At most max bytes of out, never half an
+ * escape or half a character; the length written.
+ */
+size_t
+log_json_escape(char *out, size_t max, const char *in, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, n = 0, k;
+	unsigned char c;
+
+	while (i < len) {
+		c = s[i];
+		if (c == '"' || c == '\\') {
+			if (n + 2 > max)
+				break;
+			out[n++] = '\\';
+			out[n++] = (char)c;
+			i++;
+		} else if (c < 0x20 || c == 0x7f) {
+			if (n + 6 > max)
+				break;
+			memcpy(out + n, "\\u00", 4);
+			out[n + 4] = hex[c >> 4];
+			out[n + 5] = hex[c & 15];
+			n += 6;
+			i++;
+		} else if ((k = utf8_len(s + i, len - i)) == 0) {
+			if (n + 6 > max)
+				break;
+			memcpy(out + n, "\\ufffd", 6);
+			n += 6;
+			i++;
+		} else {
+			if (n + k > max)
+				break;
+			memcpy(out + n, s + i, k);
+			n += k;
+			i += k;
+		}
+	}
+	return n;
 }
 
 void

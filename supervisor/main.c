@@ -38,6 +38,7 @@ static int	 cmd_status(const struct invocation *);
 static int	 cmd_scale(const struct invocation *);
 static int	 cmd_restart(const struct invocation *);
 static int	 cmd_logs(const struct invocation *);
+static int	 cmd_events(const struct invocation *);
 
 /*
  * Every command takes FILE, then nargs arguments, then at most one option
@@ -64,6 +65,8 @@ static const struct command {
 	{ "restart", "restart FILE", 0, 0, NULL, false, cmd_restart },
 	{ "logs",    "logs FILE [-f]", 0, 0, "-f", false, cmd_logs },
 	{ "check",   "check FILE", 0, 0, NULL, false, cmd_check },
+	{ "events",  "events FILE [--json]", 0, CMD_CLIENT, "--json", false,
+	    cmd_events },
 };
 #define NCOMMANDS	(sizeof commands / sizeof commands[0])
 
@@ -247,6 +250,14 @@ cmd_logs(const struct invocation *inv)
 	r = daemon_logs(c, inv->opt);
 	config_free(c);
 	return r;
+}
+
+/* Until the master exits (then 0): no timeout. */
+static int
+cmd_events(const struct invocation *inv)
+{
+	return client(inv->file, inv->opt ? "events json" : "events", false,
+	    0);
 }
 
 /*

@@ -341,6 +341,7 @@ child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	/* Group members it left behind die with the cluster. */
 	if (wk.leftovers)
 		killpg(w->pid, SIGKILL);
+	events_exit(w, how);
 	wk.report(w, SE_EXIT, how);
 }
 

@@ -40,6 +40,9 @@ test_commands(void)
 		{ "clusterd/1 scale +2\n", 0, CONTROL_SCALE, false, 2, true },
 		{ "clusterd/1 scale -1024\n", 0, CONTROL_SCALE, false, -1024, true },
 		{ "clusterd/1 scale 1024\n", 0, CONTROL_SCALE, false, 1024, false },
+		{ "clusterd/1 events\n", 0, CONTROL_EVENTS, false, 0, false },
+		{ "clusterd/1 events json\n", 0, CONTROL_EVENTS, true, 0, false },
+		{ "clusterd/1 events 3\n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 status JSON\n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 status \n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 stop now\n", -ENOSYS, 0, false, 0, false },
@@ -70,7 +73,7 @@ test_commands(void)
 		}
 		CHECK(req.cmd == t[i].cmd, "'%s': command %d, want %d",
 		    t[i].line, req.cmd, t[i].cmd);
-		if (req.cmd == CONTROL_STATUS)
+		if (req.cmd == CONTROL_STATUS || req.cmd == CONTROL_EVENTS)
 			CHECK(req.json == t[i].json, "'%s': json %d",
 			    t[i].line, req.json);
 		if (req.cmd == CONTROL_SCALE)
