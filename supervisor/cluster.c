@@ -303,6 +303,7 @@ cluster_run(struct config *c, int start_fd)
 		daemon_started(EXIT_SYSTEM, "cannot open the log");
 		return EXIT_SYSTEM;
 	}
+	log_configure(c->name, c->log_format);
 	setup_process();
 	if ((r = claim_runtime(c)) != 0) {
 		reload_release(c);

@@ -85,6 +85,7 @@ struct config {
 	char			*pidfile;
 	char			*log;		/* NULL: stderr (run) */
 	bool			 log_set;	/* log given in FILE */
+	int			 log_format;	/* LOG_FORMAT_TEXT, _JSON */
 	char			*runtime_dir;	/* default dir of control/pid */
 
 	/* [listen ...] in file order */
@@ -173,6 +174,16 @@ size_t	 log_prefix(char *buf, size_t len, enum log_level);
 bool	 log_is_journal(void);
 void	 log_close(void);
 size_t	 log_timestamp(char *buf, size_t len);	/* ISO-8601 UTC, ms */
+#define LOG_FORMAT_TEXT	0	/* log_format = text */
+#define LOG_FORMAT_JSON	1
+void	 log_configure(const char *name, int format);
+/* A worker's line (any bytes, no newline, at most LOG_WORKER_LINE_MAX);
+ * stream: enum output_stream. */
+#define LOG_WORKER_LINE_MAX	1024
+void	 log_worker_line(int slot, pid_t pid, unsigned generation,
+	    int stream, const char *line, size_t len);
+/* Control characters as \xHH (text log lines): the length written. */
+size_t	 log_escape(char *out, size_t max, const char *in, size_t len);
 /* JSON string contents for any bytes (invalid UTF-8 -> U+FFFD). */
 size_t	 log_json_escape(char *out, size_t max, const char *in, size_t len);
 #define log_err(...)	log_msg(LOG_LVL_ERR, __VA_ARGS__)
@@ -205,13 +216,17 @@ struct listener {
 	struct listener		*next;		/* in cl.all */
 };
 
-/* output.c: a worker's stdout+stderr pipe, read into the log. */
+/* output.c: a worker's stdout and stderr pipes, read into the log. */
 #define OUTPUT_TAIL	4
-struct output {
+enum output_stream { OUTPUT_STDOUT = 0, OUTPUT_STDERR, OUTPUT_NSTREAMS };
+struct output_pipe {
 	int			 fd;		/* -1: closed */
 	ev_io			 w;
 	char			 buf[1024];	/* a partial line */
 	size_t			 len;
+};
+struct output {
+	struct output_pipe	 pipe[OUTPUT_NSTREAMS];
 	char			 tail[OUTPUT_TAIL][160];	/* last lines */
 	int			 ntail;
 };
@@ -482,13 +497,14 @@ struct spawn_req {
 	const char		*notify_name;	/* NOTIFY_SOCKET */
 	const struct rlimit	*nofile;	/* RLIMIT_NOFILE to restore */
 };
-/* Fork and exec one worker: 0 with its pid and the read end of its
- * stdout+stderr pipe (O_CLOEXEC, blocking), or -errno with err. */
+/* Fork and exec one worker: 0 with its pid and the read ends of its
+ * stdout and stderr pipes in ret_out_fd[0] and [1] (O_CLOEXEC,
+ * blocking), or -errno with err. */
 int	 spawn_worker(const struct spawn_req *, pid_t *ret_pid,
 	    int *ret_out_fd, char *err, size_t errlen);
 
 /* output.c: workers' output into the log, bounded per wakeup. */
-void	 output_start(struct worker *, int fd);	/* the pipe's read end */
+void	 output_start(struct worker *, const int fd[2]);	/* read ends */
 void	 output_flush(struct worker *);	/* it exited: the rest */
 void	 output_stop(struct worker *);	/* close the pipe */
 

@@ -1,13 +1,19 @@
 /*
- * log.c - the master's log: one line per event, ISO-8601 timestamp, level
- * and pid, to stderr or to the `log` file (reopened on SIGUSR1). When stderr
- * is the journal (JOURNAL_STREAM names fd 2), lines carry <N> priority
- * prefixes instead of a timestamp, since journald stamps them itself.
- * Writes never block: a line that cannot be written now is dropped and
- * counted, and the count is logged once writing works again.
+ * log.c - the master's log and the workers' lines in it: one line per
+ * event, ISO-8601 timestamp, level and pid, to stderr or to the `log` file
+ * (reopened on SIGUSR1); log_format = json makes each line one JSON
+ * object. When stderr is the journal (JOURNAL_STREAM names fd 2), lines go
+ * to journald as entries with fields (sd_journal_send), or, without its
+ * native socket, with <N> priority prefixes instead of a timestamp, since
+ * journald stamps them itself. Writes never block: a line that cannot be
+ * written now is dropped and counted, and the count is logged once writing
+ * works again.
  */
+#define SD_JOURNAL_SUPPRESS_LOCATION	/* CODE_FILE= would always be log.c */
+
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-journal.h>
+
 #include "clusterd.h"
+
+/* Where journald takes entries (sd_journal_send writes there too). */
+#define JOURNAL_SOCKET	"/run/systemd/journal/socket"
 
 static int	 log_fd_ = STDERR_FILENO;
 static char	*log_path;
@@ -25,6 +36,27 @@ static bool	 log_journal;
 static bool	 log_debug_on;
 static bool	 log_sock;	/* log_fd_ is a socket: send(MSG_DONTWAIT) */
 static unsigned long long log_dropped;	/* lines lost since the last one out */
+static int	 log_format_ = LOG_FORMAT_TEXT;
+static char	 log_name[NAME_MAX_LEN];	/* the cluster's, for fields */
+
+/*
+ * The journal's native socket, as sd_journal_send() uses it. libsystemd
+ * has no non-blocking call, and its datagram socket blocks when journald
+ * does not read (measured: with journald stopped, the 11th entry blocked
+ * the sender until it was interrupted; with the socket non-blocking every
+ * further call returned -EAGAIN within a fraction of a millisecond). So the
+ * socket libsystemd opens on the first call is found (the lowest free fd,
+ * in a single-threaded process), made non-blocking and connected, so that
+ * poll() tells whether journald has room; without room a line is dropped
+ * and counted, without even calling sd_journal_send (whose fallback on a
+ * full socket creates a memfd per call).
+ */
+static struct {
+	int		 fd;		/* libsystemd's socket, -1: unknown */
+	bool		 tried;		/* the first send looked for it */
+	bool		 native;	/* entries with fields; else <N> lines */
+	unsigned long long dropped;
+} jr = { .fd = -1 };
 
 static const char *level_names[] = {
 	[LOG_LVL_ERR] = "error", [LOG_LVL_WARN] = "warning",
@@ -90,6 +122,8 @@ log_open(const char *path)
 {
 	int fd;
 
+	struct stat st;
+
 	log_debug_on = getenv("CLUSTERD_DEBUG") != NULL;
 	if (path == NULL) {
 		if (log_fd_ != STDERR_FILENO)	/* opened again: once */
@@ -97,6 +131,8 @@ log_open(const char *path)
 		log_fd_ = STDERR_FILENO;
 		log_sock = false;
 		log_journal = stderr_is_journal();
+		jr.native = log_journal && stat(JOURNAL_SOCKET, &st) == 0 &&
+		    S_ISSOCK(st.st_mode);
 		open_stderr();
 		return 0;
 	}
@@ -108,8 +144,18 @@ log_open(const char *path)
 	log_path = strdup(path);
 	log_fd_ = fd;
 	log_journal = false;
+	jr.native = false;
 	log_sock = false;
 	return 0;
+}
+
+/* The cluster's name (worker lines' SYSLOG_IDENTIFIER, JSON "name") and
+ * log_format: at start and after each reload. */
+void
+log_configure(const char *name, int format)
+{
+	snprintf(log_name, sizeof log_name, "%s", name ? name : "");
+	log_format_ = format;
 }
 
 /* Open the new file before closing the old one, so no line is lost. */
@@ -317,25 +363,260 @@ log_json_escape(char *out, size_t max, const char *in, size_t len)
 	return n;
 }
 
+/* ------------------------------------------------------------------ */
+/* The journal's native protocol, through libsystemd.                  */
+
+/* Find the socket the call just made libsystemd open (at probe, the
+ * lowest fd that was free), make it non-blocking and connect it. */
+static void
+journal_adopt(int probe)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int type = 0, domain = 0;
+	socklen_t len = sizeof type;
+
+	jr.tried = true;
+	if (getsockopt(probe, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_DGRAM)
+		return;
+	len = sizeof domain;
+	if (getsockopt(probe, SOL_SOCKET, SO_DOMAIN, &domain, &len) == -1 ||
+	    domain != AF_UNIX)
+		return;
+	memcpy(sun.sun_path, JOURNAL_SOCKET, sizeof JOURNAL_SOCKET);
+	if (fcntl(probe, F_SETFL, fcntl(probe, F_GETFL) | O_NONBLOCK) == -1 ||
+	    connect(probe, (struct sockaddr *)&sun, sizeof sun) == -1)
+		return;
+	jr.fd = probe;
+}
+
+/* journald has room for one more entry. */
+static bool
+journal_room(void)
+{
+	struct pollfd p = { .fd = jr.fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
+/*
+ * One entry: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, and the slot's fields
+ * (slot < 0: none; pid 0: a master line, no worker fields). 0, or -1 when
+ * it was dropped. The first call opens libsystemd's socket; if it cannot
+ * be adopted (made non-blocking), entries go as <N> lines on stderr.
+ */
+static int
+journal_entry(enum log_level level, const char *ident, int slot, pid_t pid,
+    unsigned gen, const char *msg, size_t len)
+{
+	char s_slot[32], s_pid[40], s_gen[40];
+	int probe = -1, r;
+
+	if (!jr.tried) {
+		if ((probe = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0)) != -1)
+			close(probe);
+	} else if (!journal_room())
+		return -1;
+	snprintf(s_slot, sizeof s_slot, "CLUSTERD_SLOT=%d", slot);
+	snprintf(s_pid, sizeof s_pid, "CLUSTERD_WORKER_PID=%ld", (long)pid);
+	snprintf(s_gen, sizeof s_gen, "CLUSTERD_GENERATION=%u", gen);
+	if (len > INT_MAX)
+		len = INT_MAX;
+	if (slot < 0)
+		r = sd_journal_send("MESSAGE=%.*s", (int)len, msg,
+		    "PRIORITY=%d", (int)level, "SYSLOG_IDENTIFIER=%s", ident,
+		    NULL);
+	else if (pid == 0)
+		r = sd_journal_send("MESSAGE=%.*s", (int)len, msg,
+		    "PRIORITY=%d", (int)level, "SYSLOG_IDENTIFIER=%s", ident,
+		    "%s", s_slot, NULL);
+	else
+		r = sd_journal_send("MESSAGE=%.*s", (int)len, msg,
+		    "PRIORITY=%d", (int)level, "SYSLOG_IDENTIFIER=%s", ident,
+		    "%s", s_slot, "%s", s_pid, "%s", s_gen, NULL);
+	if (!jr.tried) {
+		jr.tried = true;
+		if (probe != -1)
+			journal_adopt(probe);
+		if (jr.fd == -1)
+			jr.native = false;	/* could block: not used */
+	}
+	return r < 0 ? -1 : 0;
+}
+
+/* An entry, dropped and counted if journald cannot take it now; the first
+ * one that gets through after drops is preceded by their count. */
+static void
+journal_send(enum log_level level, const char *ident, int slot, pid_t pid,
+    unsigned gen, const char *msg, size_t len)
+{
+	char note[128];
+
+	if (jr.dropped > 0) {
+		snprintf(note, sizeof note, "%llu log line%s dropped: the "
+		    "journal could not take them", jr.dropped,
+		    jr.dropped == 1 ? "" : "s");
+		if (journal_entry(LOG_LVL_WARN, "clusterd", -1, 0, 0, note,
+		    strlen(note)) < 0) {
+			jr.dropped++;
+			return;
+		}
+		jr.dropped = 0;
+	}
+	if (journal_entry(level, ident, slot, pid, gen, msg, len) < 0)
+		jr.dropped++;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lines.                                                              */
+
+/* A master line about a slot starts "slot N": its number, else -1. */
+static int
+line_slot(const char *msg)
+{
+	char *end;
+	long v;
+
+	if (strncmp(msg, "slot ", 5) != 0)
+		return -1;
+	v = strtol(msg + 5, &end, 10);
+	if (end == msg + 5 || v < 0 || v >= WORKERS_MAX ||
+	    (*end != ':' && *end != ' '))
+		return -1;
+	return (int)v;
+}
+
+/*
+ * One JSON object: ts, level, name, slot, pid, generation, stream, msg
+ * (slot < 0: no slot; stream NULL: no generation nor stream); msg may be
+ * any bytes. max must hold 6 bytes per byte of msg and 256 more. The
+ * length written into out (a line, with its newline).
+ */
+static size_t
+json_line(char *out, size_t max, enum log_level level, int slot, pid_t pid,
+    unsigned gen, const char *stream, const char *msg, size_t len)
+{
+	char ts[32], name[NAME_MAX_LEN * 6];
+	size_t n;
+	int m;
+
+	log_timestamp(ts, sizeof ts);
+	n = log_json_escape(name, sizeof name, log_name, strlen(log_name));
+	m = snprintf(out, max, "{\"ts\":\"%s\",\"level\":\"%s\",\"name\":"
+	    "\"%.*s\"", ts, level_names[level], (int)n, name);
+	n = m < 0 ? 0 : (size_t)m;
+	if (slot >= 0)
+		n += (size_t)snprintf(out + n, max - n, ",\"slot\":%d", slot);
+	n += (size_t)snprintf(out + n, max - n, ",\"pid\":%ld", (long)pid);
+	if (stream != NULL)
+		n += (size_t)snprintf(out + n, max - n, ",\"generation\":%u,"
+		    "\"stream\":\"%s\"", gen, stream);
+	n += (size_t)snprintf(out + n, max - n, ",\"msg\":\"");
+	n += log_json_escape(out + n, max - n - 3, msg, len);
+	memcpy(out + n, "\"}\n", 3);
+	return n + 3;
+}
+
+/*
+ * Raw control characters would reach terminals (`clusterd logs`, `run`'s
+ * stderr, `start`'s error message) and move their cursor, retitle or
+ * reprogram them: each C0 byte but tab, and DEL, is written as \xHH. At
+ * most max bytes of out; a trailing CR (CRLF lines) goes.
+ */
+size_t
+log_escape(char *out, size_t max, const char *in, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char c;
+	size_t i, n = 0;
+
+	if (len > 0 && in[len - 1] == '\r')
+		len--;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)in[i];
+		if ((c >= 0x20 && c != 0x7f) || c == '\t') {
+			if (n + 1 > max)
+				break;
+			out[n++] = (char)c;
+			continue;
+		}
+		if (n + 4 > max)
+			break;
+		out[n++] = '\\';
+		out[n++] = 'x';
+		out[n++] = hex[c >> 4];
+		out[n++] = hex[c & 15];
+	}
+	return n;
+}
+
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
-	char buf[2048];
-	size_t n;
+	char buf[2048], out[sizeof buf * 6 + 256];
+	size_t n, len;
 	va_list ap;
 	int m;
 
 	if (level == LOG_LVL_DEBUG && !log_debug_on)
 		return;
-	n = log_prefix(buf, sizeof buf, level);
 	va_start(ap, fmt);
-	m = vsnprintf(buf + n, sizeof buf - n - 1, fmt, ap);
+	m = vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	if (m < 0)
-		m = 0;
-	n += (size_t)m >= sizeof buf - n - 1 ? sizeof buf - n - 2 : (size_t)m;
-	buf[n++] = '\n';
-	log_raw(buf, n);
+	len = m < 0 ? 0 : (size_t)m >= sizeof buf ? sizeof buf - 1 : (size_t)m;
+	if (jr.native) {
+		journal_send(level, "clusterd", line_slot(buf), 0, 0, buf, len);
+		return;
+	}
+	if (log_format_ == LOG_FORMAT_JSON && !log_journal) {
+		n = json_line(out, sizeof out, level, line_slot(buf), getpid(),
+		    0, NULL, buf, len);
+		log_raw(out, n);
+		return;
+	}
+	n = log_prefix(out, sizeof out, level);
+	memcpy(out + n, buf, len);
+	n += len;
+	out[n++] = '\n';
+	log_raw(out, n);
+}
+
+/*
+ * A line a worker wrote (without its newline; any bytes, at most
+ * LOG_WORKER_LINE_MAX): info for its stdout, warning for its stderr. Text
+ * escapes control characters; JSON escapes them too and makes invalid
+ * UTF-8 U+FFFD; the journal gets the text form with the worker's fields.
+ */
+void
+log_worker_line(int slot, pid_t pid, unsigned gen, int stream,
+    const char *line, size_t len)
+{
+	enum log_level level = stream == OUTPUT_STDERR ? LOG_LVL_WARN :
+	    LOG_LVL_INFO;
+	char text[LOG_WORKER_LINE_MAX * 4], out[LOG_WORKER_LINE_MAX * 6 + 512];
+	size_t n, tlen;
+	int m;
+
+	if (len > LOG_WORKER_LINE_MAX)
+		len = LOG_WORKER_LINE_MAX;
+	if (!jr.native && log_format_ == LOG_FORMAT_JSON && !log_journal) {
+		n = json_line(out, sizeof out, level, slot, pid, gen,
+		    stream == OUTPUT_STDERR ? "stderr" : "stdout", line, len);
+		log_raw(out, n);
+		return;
+	}
+	tlen = log_escape(text, sizeof text, line, len);
+	if (jr.native) {
+		journal_send(level, log_name[0] ? log_name : "clusterd", slot,
+		    pid, gen, text, tlen);
+		return;
+	}
+	n = log_prefix(out, sizeof out, level);
+	m = snprintf(out + n, sizeof out - n, "slot %d pid %ld: %.*s\n", slot,
+	    (long)pid, (int)tlen, text);
+	if (m > 0)
+		log_raw(out, n + ((size_t)m < sizeof out - n ? (size_t)m :
+		    sizeof out - n - 1));
 }
 
 void

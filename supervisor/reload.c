@@ -318,6 +318,7 @@ reload_finish(bool ok, const char *why)
 		reload_release(cl.cfg);
 		cl.cfg = nc;
 		cl.generation = r.generation;
+		log_configure(nc->name, nc->log_format);
 		result_add(&off, "reloaded: generation %u, %d/%d workers",
 		    r.generation, slot_ready_count(), slot_wanted());
 		log_notice("%s", r.result);

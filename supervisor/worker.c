@@ -128,7 +128,7 @@ worker_start(int slot, unsigned generation, const struct config *c,
 		.cfg = c, .lset = c->lset, .nlset = c->nlset,
 		.notify_name = wk.notify_name, .nofile = &cl.orig_nofile };
 	struct worker *w;
-	int out_fd, i;
+	int out_fd[2], i;
 	pid_t pid;
 
 	for (i = 0; i < c->nlset; i++)
@@ -141,7 +141,7 @@ worker_start(int slot, unsigned generation, const struct config *c,
 		snprintf(err, errlen, "cannot spawn: out of memory");
 		return NULL;
 	}
-	if (spawn_worker(&req, &pid, &out_fd, err, errlen) < 0) {
+	if (spawn_worker(&req, &pid, out_fd, err, errlen) < 0) {
 		free(w);
 		return NULL;
 	}
