@@ -301,5 +301,7 @@ check "a new master: $(prop clusterd-example.service MainPID) (was $MAIN)" \
 ct systemctl stop clusterd-example.socket clusterd-example.service
 check "port refused once the socket unit stopped" port_refused "$P2"
 
+. "$ROOT/tests/real-systemd/events.sh"
+
 log "$failures check(s) failed"
 [ "$failures" -eq 0 ]
