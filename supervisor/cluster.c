@@ -279,6 +279,7 @@ teardown(void)
 	daemon_remove_pidfile();
 	slot_free_all();
 	reload_release(cl.cfg);
+	log_loop(NULL);
 	ev_loop_destroy(cl.loop);
 	log_close();
 }
@@ -316,6 +317,7 @@ cluster_run(struct config *c, int start_fd)
 	 * ever; a blocked SIGTTOU lets the write through and still reaches
 	 * us when someone sends it. */
 	cl.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+	log_loop(cl.loop);
 	slot_init(cl.loop, &procs, &hooks, cl.steer_disabled);
 	worker_init(cl.loop, slot_worker_event, notify_socket_name());
 	if (bind_all(c, err, sizeof err) < 0)
@@ -336,6 +338,7 @@ cluster_run(struct config *c, int start_fd)
 
 fail_system:
 	log_err("%s", err);
+	log_loop(NULL);		/* the journal: what waits, now or never */
 	daemon_started(EXIT_SYSTEM, err);
 	control_close();
 	notify_close();

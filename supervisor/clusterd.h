@@ -177,6 +177,7 @@ size_t	 log_timestamp(char *buf, size_t len);	/* ISO-8601 UTC, ms */
 #define LOG_FORMAT_TEXT	0	/* log_format = text */
 #define LOG_FORMAT_JSON	1
 void	 log_configure(const char *name, int format);
+void	 log_loop(struct ev_loop *);	/* journal: where to wait for room */
 /* A worker's line (any bytes, no newline, at most LOG_WORKER_LINE_MAX);
  * stream: enum output_stream. */
 #define LOG_WORKER_LINE_MAX	1024

@@ -47,16 +47,38 @@ static char	 log_name[NAME_MAX_LEN];	/* the cluster's, for fields */
  * further call returned -EAGAIN within a fraction of a millisecond). So the
  * socket libsystemd opens on the first call is found (the lowest free fd,
  * in a single-threaded process), made non-blocking and connected, so that
- * poll() tells whether journald has room; without room a line is dropped
- * and counted, without even calling sd_journal_send (whose fallback on a
- * full socket creates a memfd per call).
+ * poll() and the loop tell whether journald has room. Entries wait in a
+ * queue of at most JOURNAL_QUEUE_MAX bytes until it has (journald's queue
+ * is only net.unix.max_dgram_qlen datagrams long: 10 on a kernel whose
+ * default nobody raised, so a burst of a few lines would not fit); what
+ * does not fit in ours either is dropped and counted, without even calling
+ * sd_journal_send (whose fallback on a full socket creates a memfd).
  */
+#define JOURNAL_QUEUE_MAX	(256 * 1024)
+
+struct jentry {
+	struct jentry	*next;
+	enum log_level	 level;
+	bool		 worker;	/* SYSLOG_IDENTIFIER: name, else clusterd */
+	int		 slot;
+	pid_t		 pid;
+	unsigned	 gen;
+	size_t		 len;
+	char		 msg[];
+};
+
 static struct {
 	int		 fd;		/* libsystemd's socket, -1: unknown */
 	bool		 tried;		/* the first send looked for it */
 	bool		 native;	/* entries with fields; else <N> lines */
 	unsigned long long dropped;
-} jr = { .fd = -1 };
+	struct jentry	*head, **tail;	/* waiting for room */
+	size_t		 queued;	/* bytes in the queue */
+	struct ev_loop	*loop;		/* NULL: no waiting */
+	ev_io		 w;		/* EV_WRITE: journald has room */
+} jr = { .fd = -1, .tail = &jr.head };
+
+static void	 journal_flush(void);
 
 static const char *level_names[] = {
 	[LOG_LVL_ERR] = "error", [LOG_LVL_WARN] = "warning",
@@ -444,27 +466,140 @@ journal_entry(enum log_level level, const char *ident, int slot, pid_t pid,
 	return r < 0 ? -1 : 0;
 }
 
-/* An entry, dropped and counted if journald cannot take it now; the first
- * one that gets through after drops is preceded by their count. */
+static bool
+journal_push(enum log_level level, bool worker, int slot, pid_t pid,
+    unsigned gen, const char *msg, size_t len)
+{
+	struct jentry *e;
+
+	if (jr.queued + sizeof *e + len > JOURNAL_QUEUE_MAX ||
+	    (e = malloc(sizeof *e + len)) == NULL)
+		return false;
+	e->next = NULL;
+	e->level = level;
+	e->worker = worker;
+	e->slot = slot;
+	e->pid = pid;
+	e->gen = gen;
+	e->len = len;
+	memcpy(e->msg, msg, len);
+	*jr.tail = e;
+	jr.tail = &e->next;
+	jr.queued += sizeof *e + len;
+	return true;
+}
+
+/* Queue an entry; after drops, their count goes first. */
 static void
-journal_send(enum log_level level, const char *ident, int slot, pid_t pid,
+journal_queue(enum log_level level, bool worker, int slot, pid_t pid,
     unsigned gen, const char *msg, size_t len)
 {
 	char note[128];
+	int n;
 
 	if (jr.dropped > 0) {
-		snprintf(note, sizeof note, "%llu log line%s dropped: the "
+		n = snprintf(note, sizeof note, "%llu log line%s dropped: the "
 		    "journal could not take them", jr.dropped,
 		    jr.dropped == 1 ? "" : "s");
-		if (journal_entry(LOG_LVL_WARN, "clusterd", -1, 0, 0, note,
-		    strlen(note)) < 0) {
+		if (jr.queued + 2 * sizeof(struct jentry) + (size_t)n + len >
+		    JOURNAL_QUEUE_MAX ||
+		    !journal_push(LOG_LVL_WARN, false, -1, 0, 0, note,
+		    (size_t)n)) {
 			jr.dropped++;
 			return;
 		}
 		jr.dropped = 0;
 	}
-	if (journal_entry(level, ident, slot, pid, gen, msg, len) < 0)
+	if (!journal_push(level, worker, slot, pid, gen, msg, len))
 		jr.dropped++;
+}
+
+/* Send what is queued while journald has room; wait for room in the loop
+ * (without a loop, before it runs or once it is gone: drop the rest). */
+static void
+journal_flush(void)
+{
+	struct jentry *e;
+	char note[128];
+	bool wait;
+
+	while ((e = jr.head) != NULL && journal_room()) {
+		if ((jr.head = e->next) == NULL)
+			jr.tail = &jr.head;
+		jr.queued -= sizeof *e + e->len;
+		if (journal_entry(e->level, e->worker && log_name[0] ?
+		    log_name : "clusterd", e->slot, e->pid, e->gen, e->msg,
+		    e->len) < 0)
+			jr.dropped++;
+		free(e);
+	}
+	/* All out: the count of what was lost as soon as there is room,
+	 * rather than in front of the next line, whenever that comes. */
+	wait = jr.head != NULL;
+	if (jr.head == NULL && jr.dropped > 0 && jr.loop != NULL) {
+		if (!journal_room())
+			wait = true;
+		else {
+			snprintf(note, sizeof note, "%llu log line%s dropped: "
+			    "the journal could not take them", jr.dropped,
+			    jr.dropped == 1 ? "" : "s");
+			if (journal_entry(LOG_LVL_WARN, "clusterd", -1, 0, 0,
+			    note, strlen(note)) == 0)
+				jr.dropped = 0;
+		}
+	}
+	if (jr.head != NULL && jr.loop == NULL) {
+		while ((e = jr.head) != NULL) {
+			jr.head = e->next;
+			jr.dropped++;
+			free(e);
+		}
+		jr.tail = &jr.head;
+		jr.queued = 0;
+	}
+	if (jr.loop == NULL)
+		return;
+	if (wait && jr.fd != -1 && !ev_is_active(&jr.w)) {
+		ev_io_set(&jr.w, jr.fd, EV_WRITE);
+		ev_io_start(jr.loop, &jr.w);
+	} else if (!wait && ev_is_active(&jr.w))
+		ev_io_stop(jr.loop, &jr.w);
+}
+
+static void
+journal_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	journal_flush();
+}
+
+/* An entry, in order behind those still waiting. The first one opens
+ * libsystemd's socket and goes out at once. */
+static void
+journal_send(enum log_level level, bool worker, int slot, pid_t pid,
+    unsigned gen, const char *msg, size_t len)
+{
+	if (!jr.tried) {
+		if (journal_entry(level, worker && log_name[0] ? log_name :
+		    "clusterd", slot, pid, gen, msg, len) < 0)
+			jr.dropped++;
+		return;
+	}
+	journal_queue(level, worker, slot, pid, gen, msg, len);
+	journal_flush();
+}
+
+/* The loop that waits for journald (NULL: the loop is about to go; what
+ * still waits gets one more try, the rest is dropped). */
+void
+log_loop(struct ev_loop *loop)
+{
+	if (jr.loop != NULL && ev_is_active(&jr.w))
+		ev_io_stop(jr.loop, &jr.w);
+	jr.loop = loop;
+	if (loop != NULL)
+		ev_init(&jr.w, journal_cb);
+	else
+		journal_flush();
 }
 
 /* ------------------------------------------------------------------ */
@@ -565,7 +700,7 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	len = m < 0 ? 0 : (size_t)m >= sizeof buf ? sizeof buf - 1 : (size_t)m;
 	if (jr.native) {
-		journal_send(level, "clusterd", line_slot(buf), 0, 0, buf, len);
+		journal_send(level, false, line_slot(buf), 0, 0, buf, len);
 		return;
 	}
 	if (log_format_ == LOG_FORMAT_JSON && !log_journal) {
@@ -607,8 +742,7 @@ log_worker_line(int slot, pid_t pid, unsigned gen, int stream,
 	}
 	tlen = log_escape(text, sizeof text, line, len);
 	if (jr.native) {
-		journal_send(level, log_name[0] ? log_name : "clusterd", slot,
-		    pid, gen, text, tlen);
+		journal_send(level, true, slot, pid, gen, text, tlen);
 		return;
 	}
 	n = log_prefix(out, sizeof out, level);
