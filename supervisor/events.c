@@ -178,6 +178,19 @@ reader_push(struct events_reader *r, const struct line *l)
 	reader_queue(r, l->s, l->n);
 }
 
+/* Exit status 1 and why, best effort (nothing was sent yet), then close. */
+static void
+refuse(int fd, const char *why)
+{
+	char buf[160];
+	int n;
+
+	n = snprintf(buf, sizeof buf, "%d\n%s\n", EXIT_FAILED, why);
+	if (n > 0)
+		(void)send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
 /*
  * A control connection that asked for `events` becomes a reader: the
  * answer's code now, then one line per event. fd is taken over (closed
@@ -189,13 +202,14 @@ events_add(int fd, pid_t pid, bool json)
 	struct events_reader *r;
 
 	if (evs.nreaders >= EVENTS_READERS_MAX) {
-		close(fd);
+		refuse(fd, "clusterd: the master is busy: too many event "
+		    "readers");
 		return -EBUSY;
 	}
 	if ((r = calloc(1, sizeof *r)) == NULL ||
 	    (r->buf = malloc(EVENTS_BUF)) == NULL) {
 		free(r);
-		close(fd);
+		refuse(fd, "clusterd: the master is out of memory");
 		return -ENOMEM;
 	}
 	r->fd = fd;

@@ -4,7 +4,8 @@
 # reader exits 0 when the master exits; two readers at once (one in text).
 # A reader stopped for 10 s during a crash loop of ~2,000 restarts leaves
 # the master's RSS within 256 KiB and, resumed, is told how many events it
-# missed.
+# missed (and exactly how many when the other reader missed none). A 17th
+# reader is refused.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 
@@ -158,4 +159,17 @@ if fast_dropped == 0:
     # one got some of them and was told the exact number of the rest.
     assert got + dropped == len(fast), (got, dropped, len(fast))
 PY
+
+# ---- At most 16 readers: the 17th is told so (exit 1), the others go on.
+rm -f "$T/master.log"
+start_cluster 1
+for i in $(seq 16); do bg_run "$CLUSTERD" events "$T/app.conf" >"$T/r$i.out" 2>&1; done
+wait_until 10 eval "[ \$(grep -c 'reads the event stream' '$T/master.log') -ge 16 ]" ||
+	fail "16 readers not connected"
+out=$("$CLUSTERD" events "$T/app.conf" 2>&1)
+assert_eq "$?" 1 "17th reader's exit status"
+assert_contains "$out" "too many event readers" "17th reader's message"
+"$CLUSTERD" scale "$T/app.conf" 2 >/dev/null || fail "scale 2"
+wait_until 10 grep -q "scale: 1 -> 2 workers" "$T/r16.out" || fail "reader 16 missed the scale"
+stop_master
 exit 0
