@@ -118,6 +118,7 @@ stop_begin(const char *why)
 	log_notice("stopping: %s", why);
 	if (cl.phase != PHASE_LAME_DUCK)
 		cl.stop_started = ev_now(cl.loop);
+	events_stop("begin", why);
 	cl.phase = PHASE_STOPPING;
 	worker_kill_leftovers();
 	notify_systemd("STOPPING=1\nSTATUS=stopping: %s", why);
@@ -369,10 +370,13 @@ teardown(void)
 	    worker_nkilled() ? ", workers killed" : "");
 	control_stopped();
 	admin_close();
+	events_stop("done", cl.exit_code ? "start failed" : "stopped");
+	events_close();
 	notify_close();
 	daemon_remove_pidfile();
 	slot_free_all();
 	reload_release(cl.cfg);
+	log_loop(NULL);
 	ev_loop_destroy(cl.loop);
 	log_close();
 }
@@ -397,6 +401,7 @@ cluster_run(struct config *c, int start_fd)
 		daemon_started(EXIT_SYSTEM, "cannot open the log");
 		return EXIT_SYSTEM;
 	}
+	log_configure(c->name, c->log_format);
 	setup_process();
 	if ((r = claim_runtime(c)) != 0) {
 		reload_release(c);
@@ -421,6 +426,7 @@ cluster_run(struct config *c, int start_fd)
 		return EXIT_SYSTEM;
 	}
 	ev_timer_init(&lame_w, lame_duck_over, 0., 0.);
+	log_loop(cl.loop);
 	slot_init(cl.loop, &procs, &hooks, cl.steer_disabled);
 	worker_init(cl.loop, slot_worker_event, notify_socket_name());
 	if (bind_all(c, err, sizeof err) < 0)
@@ -442,6 +448,7 @@ cluster_run(struct config *c, int start_fd)
 
 fail_system:
 	log_err("%s", err);
+	log_loop(NULL);		/* the journal: what waits, now or never */
 	daemon_started(EXIT_SYSTEM, err);
 	control_close();
 	admin_close();

@@ -94,6 +94,7 @@ struct config {
 	char			*pidfile;
 	char			*log;		/* NULL: stderr (run) */
 	bool			 log_set;	/* log given in FILE */
+	int			 log_format;	/* LOG_FORMAT_TEXT, _JSON */
 	char			*runtime_dir;	/* default dir of control/pid */
 	double			 stop_delay;	/* lame duck before a stop, s */
 	char			*admin;		/* as written, NULL: off */
@@ -192,6 +193,20 @@ void	 log_raw(const char *buf, size_t len);	/* a preformatted line */
 size_t	 log_prefix(char *buf, size_t len, enum log_level);
 bool	 log_is_journal(void);
 void	 log_close(void);
+size_t	 log_timestamp(char *buf, size_t len);	/* ISO-8601 UTC, ms */
+#define LOG_FORMAT_TEXT	0	/* log_format = text */
+#define LOG_FORMAT_JSON	1
+void	 log_configure(const char *name, int format);
+void	 log_loop(struct ev_loop *);	/* journal: where to wait for room */
+/* A worker's line (any bytes, no newline, at most LOG_WORKER_LINE_MAX);
+ * stream: enum output_stream. */
+#define LOG_WORKER_LINE_MAX	1024
+void	 log_worker_line(int slot, pid_t pid, unsigned generation,
+	    int stream, const char *line, size_t len);
+/* Control characters as \xHH (text log lines): the length written. */
+size_t	 log_escape(char *out, size_t max, const char *in, size_t len);
+/* JSON string contents for any bytes (invalid UTF-8 -> U+FFFD). */
+size_t	 log_json_escape(char *out, size_t max, const char *in, size_t len);
 #define log_err(...)	log_msg(LOG_LVL_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_notice(...)	log_msg(LOG_LVL_NOTICE, __VA_ARGS__)
@@ -222,13 +237,17 @@ struct listener {
 	struct listener		*next;		/* in cl.all */
 };
 
-/* output.c: a worker's stdout+stderr pipe, read into the log. */
+/* output.c: a worker's stdout and stderr pipes, read into the log. */
 #define OUTPUT_TAIL	4
-struct output {
+enum output_stream { OUTPUT_STDOUT = 0, OUTPUT_STDERR, OUTPUT_NSTREAMS };
+struct output_pipe {
 	int			 fd;		/* -1: closed */
 	ev_io			 w;
 	char			 buf[1024];	/* a partial line */
 	size_t			 len;
+};
+struct output {
+	struct output_pipe	 pipe[OUTPUT_NSTREAMS];
 	char			 tail[OUTPUT_TAIL][160];	/* last lines */
 	int			 ntail;
 };
@@ -561,13 +580,14 @@ struct spawn_req {
 	int			 ready_fd;	/* -1, or CLUSTERD_READY_FD's
 						 * pipe end, after the sockets */
 };
-/* Fork and exec one worker: 0 with its pid and the read end of its
- * stdout+stderr pipe (O_CLOEXEC, blocking), or -errno with err. */
+/* Fork and exec one worker: 0 with its pid and the read ends of its
+ * stdout and stderr pipes in ret_out_fd[0] and [1] (O_CLOEXEC,
+ * blocking), or -errno with err. */
 int	 spawn_worker(const struct spawn_req *, pid_t *ret_pid,
 	    int *ret_out_fd, char *err, size_t errlen);
 
 /* output.c: workers' output into the log, bounded per wakeup. */
-void	 output_start(struct worker *, int fd);	/* the pipe's read end */
+void	 output_start(struct worker *, const int fd[2]);	/* read ends */
 void	 output_flush(struct worker *);	/* it exited: the rest */
 void	 output_stop(struct worker *);	/* close the pipe */
 
@@ -636,6 +656,7 @@ enum control_op {
 	CONTROL_STOP,
 	CONTROL_SCALE,
 	CONTROL_SOCKETS,	/* `clusterd restart`: the listening sockets */
+	CONTROL_EVENTS,
 };
 struct control_request {
 	enum control_op		 cmd;
@@ -696,6 +717,28 @@ void	 admin_close(void);
 
 /* metrics.c: Prometheus text format 0.0.4, computed when scraped. */
 int	 metrics_render(FILE *);
+
+/* events.c: `clusterd events`, the stream of what happens, to readers
+ * with a bounded buffer each (a slow one loses events, counted). */
+struct event_field {		/* "key": str, or "key": num if str is NULL */
+	const char	*key;
+	const char	*str;
+	long long	 num;
+};
+int	 events_add(int fd, pid_t pid, bool json);	/* takes fd over */
+void	 events_close(void);		/* master exits: the streams end */
+/* type ("slot", "exit", "reload", ..., see clusterd.8 EVENTS), fields in
+ * order, and the human line. */
+void	 events_emit(const char *type, const struct event_field *, int n,
+	    const char *text);
+void	 events_slot(const struct slot *, pid_t, unsigned generation,
+	    enum slot_state from, enum slot_state to, enum slot_event,
+	    const char *detail);
+void	 events_exit(const struct worker *, const char *how);
+void	 events_reload(const char *phase, unsigned generation,
+	    const char *msg);
+void	 events_scale(int from, int to);
+void	 events_stop(const char *phase, const char *why);
 
 /* client.c: the CLI side of the control socket. Send one request, print
  * the answer, return the exit code. wait_exit: wait for the master to

@@ -77,6 +77,7 @@ enum key_type {
 enum key_id {
 	KEY_NAME, KEY_WORKERS, KEY_USER, KEY_GROUP, KEY_CONTROL, KEY_PIDFILE,
 	KEY_LOG,
+	KEY_LOG_FORMAT,
 	KEY_ADDRESS, KEY_BACKLOG, KEY_SOCKETS, KEY_SOCKET_MODE,
 	KEY_SOCKET_GROUP,
 	KEY_COMMAND, KEY_DIRECTORY, KEY_ENV, KEY_READY, KEY_READY_DELAY,
@@ -213,6 +214,7 @@ config_ready_name(enum ready_mode m)
 {
 	return m <= READY_FD ? ready_words[m] : "?";
 }
+static const char *const log_format_words[] = { "text", "json", NULL };
 
 #define C(f)	.off = offsetof(struct config, f)
 #define L(f)	.off = offsetof(struct config_listen, f)
@@ -238,6 +240,8 @@ static const struct key keys[NKEYS] = {
 	    .flags = K_CLIENT },
 	[KEY_LOG] = { SEC_CLUSTER, "log", KT_PATH, C(log),
 	    .flags = K_RELOAD | K_CLIENT },
+	[KEY_LOG_FORMAT] = { SEC_CLUSTER, "log_format", KT_ENUM, C(log_format),
+	    .def = "text", .flags = K_RELOAD, .words = log_format_words },
 
 	[KEY_ADDRESS] = { SEC_LISTEN, "address", KT_ADDRESS, L(address),
 	    .flags = K_RELOAD },

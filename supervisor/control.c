@@ -13,7 +13,9 @@
  * `sockets` (for `clusterd restart`: the answer carries the listening
  * sockets as SCM_RIGHTS, SCM_MAX_FD per byte from its first byte on).
  * `reload` answers when the roll is done; `stop` answers right before the
- * master exits and the connection closes when it is gone.
+ * master exits and the connection closes when it is gone. `events`
+ * (`events json`) answers 0 at once, then the connection is events.c's:
+ * one line per event until the master exits.
  *
  * Security: the socket is 0600 in a 0700 directory, and every connection is
  * checked with SO_PEERCRED besides: only root and the master's own user may
@@ -612,6 +614,21 @@ do_stop(struct control_client *c, const struct control_request *req)
 	ctl.stop(why);
 }
 
+/* The connection becomes a reader of the event stream (events.c). */
+static void
+do_events(struct control_client *c, const struct control_request *req)
+{
+	int r;
+
+	ev_io_stop(cl.loop, &c->read_w);
+	r = events_add(c->fd, c->pid, req->json);
+	c->fd = -1;	/* events.c's now, closed there on failure */
+	if (r < 0)
+		log_warn("control: pid %ld: events refused: %s", (long)c->pid,
+		    r == -EBUSY ? "too many readers" : strerror(-r));
+	client_free(c);	/* nothing up the stack uses it after this */
+}
+
 /*
  * `clusterd restart` asks for the listening sockets before it stops us:
  * copies go with the answer (see the header comment), and the new master
@@ -671,6 +688,7 @@ static const struct control_cmd {
 	[CONTROL_STOP] = { "stop", ARG_NOW, true, do_stop },
 	[CONTROL_SCALE] = { "scale", ARG_COUNT, false, do_scale },
 	[CONTROL_SOCKETS] = { "sockets", ARG_NONE, false, do_sockets },
+	[CONTROL_EVENTS] = { "events", ARG_JSON, false, do_events },
 };
 #define NCONTROL_CMDS	(sizeof control_cmds / sizeof control_cmds[0])
 

@@ -42,6 +42,7 @@ static int	 cmd_restart(const struct invocation *);
 static int	 cmd_logs(const struct invocation *);
 static int	 cmd_top(const struct invocation *);
 static int	 cmd_list(const struct invocation *);
+static int	 cmd_events(const struct invocation *);
 
 /*
  * Every command takes FILE, then nargs arguments, then at most one option
@@ -71,6 +72,8 @@ static const struct command {
 	{ "top",     "top FILE", 0, CMD_CLIENT, NULL, false, cmd_top },
 	{ "list",    "list [--json]", 0, CMD_NOFILE, "--json", false,
 	    cmd_list },
+	{ "events",  "events FILE [--json]", 0, CMD_CLIENT, "--json", false,
+	    cmd_events },
 };
 #define NCOMMANDS	(sizeof commands / sizeof commands[0])
 
@@ -292,6 +295,14 @@ static int
 cmd_list(const struct invocation *inv)
 {
 	return list_run(inv->opt);
+}
+
+/* Until the master exits (then 0): no timeout. */
+static int
+cmd_events(const struct invocation *inv)
+{
+	return client(inv->file, inv->opt ? "events json" : "events", false,
+	    0);
 }
 
 /*

@@ -1,10 +1,10 @@
 /*
- * output.c - the workers' stdout and stderr: one pipe per worker, read as it
- * comes; each line goes to the log attributed to its slot and pid, with
- * control characters escaped, and the last lines of each slot are kept for
- * error messages. Always drained, so a busy log never blocks a worker; read
- * in bounded bursts, so a worker that never stops writing cannot keep the
- * master from its other work.
+ * output.c - the workers' stdout and stderr: two pipes per worker, read as
+ * it comes; each line goes to the log attributed to its slot, pid and
+ * stream (log.c renders it: text, JSON or a journal entry), and the last
+ * lines of each worker are kept for error messages. Always drained, so a
+ * busy log never blocks a worker; read in bounded bursts, so a worker that
+ * never stops writing cannot keep the master from its other work.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,134 +19,125 @@
  * the control socket and timers had theirs. */
 #define OUTPUT_BURST_READS	16
 #define OUTPUT_BURST_LINES	256
-/* Longest line logged, in bytes of the worker's output. */
-#define OUTPUT_LINE_MAX		1200
 
 static void	 output_cb(struct ev_loop *, ev_io *, int);
-static void	 output_line(struct worker *, const char *, size_t);
-static int	 output_read(struct worker *, int reads);
+static void	 output_line(struct worker *, int, const char *, size_t);
+static int	 output_read(struct worker *, int, int reads);
 
-/*
- * Raw control characters would reach terminals (`clusterd logs`, `run`'s
- * stderr, `start`'s error message) and move their cursor, retitle or
- * reprogram them: each C0 byte but tab, and DEL, is written as \xHH. At
- * most max bytes of out; a trailing CR (CRLF lines) goes.
- */
-static size_t
-escape(char *out, size_t max, const char *in, size_t len)
+/* The read ends of the worker's stdout and stderr pipes. */
+void
+output_start(struct worker *w, const int fd[2])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char c;
-	size_t i, n = 0;
+	struct output_pipe *p;
+	int i;
 
-	if (len > 0 && in[len - 1] == '\r')
-		len--;
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)in[i];
-		if ((c >= 0x20 && c != 0x7f) || c == '\t') {
-			if (n + 1 > max)
-				break;
-			out[n++] = (char)c;
-			continue;
-		}
-		if (n + 4 > max)
-			break;
-		out[n++] = '\\';
-		out[n++] = 'x';
-		out[n++] = hex[c >> 4];
-		out[n++] = hex[c & 15];
+	for (i = 0; i < OUTPUT_NSTREAMS; i++) {
+		p = &w->out.pipe[i];
+		p->fd = fd[i];
+		p->len = 0;
+		fcntl(p->fd, F_SETFL, O_NONBLOCK);
+		ev_io_init(&p->w, output_cb, p->fd, EV_READ);
+		p->w.data = w;
+		ev_io_start(cl.loop, &p->w);
 	}
-	return n;
 }
 
-/* The worker's end of the pipe is fd (the master's reading end). */
-void
-output_start(struct worker *w, int fd)
+static void
+pipe_stop(struct output_pipe *p)
 {
-	w->out.fd = fd;
-	w->out.len = 0;
-	fcntl(fd, F_SETFL, O_NONBLOCK);
-	ev_io_init(&w->out.w, output_cb, fd, EV_READ);
-	w->out.w.data = w;
-	ev_io_start(cl.loop, &w->out.w);
+	if (p->fd == -1)
+		return;
+	ev_io_stop(cl.loop, &p->w);
+	close(p->fd);
+	p->fd = -1;
 }
 
 void
 output_stop(struct worker *w)
 {
-	if (w->out.fd == -1)
-		return;
-	ev_io_stop(cl.loop, &w->out.w);
-	close(w->out.fd);
-	w->out.fd = -1;
+	int i;
+
+	for (i = 0; i < OUTPUT_NSTREAMS; i++)
+		pipe_stop(&w->out.pipe[i]);
 }
 
 static void
-output_line(struct worker *w, const char *line, size_t len)
+output_line(struct worker *w, int stream, const char *line, size_t len)
 {
 	struct output *o = &w->out;
-	char text[OUTPUT_LINE_MAX], buf[OUTPUT_LINE_MAX + 200];
-	size_t n, tlen;
-	int m;
+	size_t n;
 
 	if (len > 0 && line[len - 1] == '\n')
 		len--;
-	if (len > OUTPUT_LINE_MAX)
-		len = OUTPUT_LINE_MAX;
-	tlen = escape(text, sizeof text, line, len);
-	n = log_prefix(buf, sizeof buf, LOG_LVL_INFO);
-	m = snprintf(buf + n, sizeof buf - n, "slot %d pid %ld: %.*s\n",
-	    w->slot, (long)w->pid, (int)tlen, text);
-	if (m > 0)
-		log_raw(buf, n + ((size_t)m < sizeof buf - n ? (size_t)m :
-		    sizeof buf - n - 1));
+	if (len > 0 && line[len - 1] == '\r')
+		len--;		/* CRLF lines */
+	log_worker_line(w->slot, w->pid, w->generation, stream, line, len);
 	if (o->ntail == OUTPUT_TAIL) {
 		memmove(o->tail[0], o->tail[1], sizeof o->tail[0] *
 		    (OUTPUT_TAIL - 1));
 		o->ntail = OUTPUT_TAIL - 1;
 	}
-	snprintf(o->tail[o->ntail++], sizeof o->tail[0], "%.*s", (int)tlen,
-	    text);
+	/* For the start's error message, escaped like a text log line. */
+	n = log_escape(o->tail[o->ntail], sizeof o->tail[0] - 1, line, len);
+	o->tail[o->ntail++][n] = '\0';
 }
 
-/* Up to reads reads (and OUTPUT_BURST_LINES lines): 1 while the pipe may
- * have more, 0 once it is empty or closed. */
-static int
-output_read(struct worker *w, int reads)
+/* Where to cut a line too long for the buffer: not inside a UTF-8
+ * character, so that each piece stays valid text. */
+static size_t
+cut_at(const char *buf, size_t len)
 {
-	struct output *o = &w->out;
+	size_t i = len, k, need;
+	unsigned char c;
+
+	for (k = 0; k < 3 && i > 0 && ((unsigned char)buf[i - 1] & 0xc0) ==
+	    0x80; k++)
+		i--;
+	if (i == 0 || (c = (unsigned char)buf[i - 1]) < 0xc0)
+		return len;
+	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+	return len - (i - 1) < need && i - 1 > 0 ? i - 1 : len;
+}
+
+/* Up to reads reads (and OUTPUT_BURST_LINES lines) of one pipe: 1 while
+ * it may have more, 0 once it is empty or closed. */
+static int
+output_read(struct worker *w, int stream, int reads)
+{
+	struct output_pipe *p = &w->out.pipe[stream];
 	char *nl;
 	ssize_t n;
 	size_t used;
 	int lines = 0;
 
 	while (reads > 0 && lines < OUTPUT_BURST_LINES) {
-		n = read(o->fd, o->buf + o->len, sizeof o->buf - o->len);
+		n = read(p->fd, p->buf + p->len, sizeof p->buf - p->len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
 			return 0;
 		if (n <= 0) {
-			output_stop(w);
+			pipe_stop(p);
 			return 0;
 		}
 		reads--;
-		o->len += (size_t)n;
+		p->len += (size_t)n;
 		used = 0;
-		while ((nl = memchr(o->buf + used, '\n', o->len - used)) !=
+		while ((nl = memchr(p->buf + used, '\n', p->len - used)) !=
 		    NULL) {
-			output_line(w, o->buf + used,
-			    (size_t)(nl - (o->buf + used)) + 1);
-			used = (size_t)(nl - o->buf) + 1;
+			output_line(w, stream, p->buf + used,
+			    (size_t)(nl - (p->buf + used)) + 1);
+			used = (size_t)(nl - p->buf) + 1;
 			lines++;
 		}
-		if (used == 0 && o->len == sizeof o->buf) {
-			output_line(w, o->buf, o->len);	/* too long */
-			used = o->len;
+		if (used == 0 && p->len == sizeof p->buf) {
+			/* Too long: split, each piece its own line. */
+			used = cut_at(p->buf, p->len);
+			output_line(w, stream, p->buf, used);
 			lines++;
 		}
-		memmove(o->buf, o->buf + used, o->len - used);
-		o->len -= used;
+		memmove(p->buf, p->buf + used, p->len - used);
+		p->len -= used;
 	}
 	return 1;
 }
@@ -155,29 +146,36 @@ static void
 output_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct worker *w = io->data;
+	int stream = io == &w->out.pipe[OUTPUT_STDERR].w ? OUTPUT_STDERR :
+	    OUTPUT_STDOUT;
+	struct output_pipe *p = &w->out.pipe[stream];
 
-	if (output_read(w, OUTPUT_BURST_READS) == 0 && w->out.fd == -1 &&
-	    w->out.len > 0) {
-		output_line(w, w->out.buf, w->out.len);	/* EOF: the rest */
-		w->out.len = 0;
+	if (output_read(w, stream, OUTPUT_BURST_READS) == 0 && p->fd == -1 &&
+	    p->len > 0) {
+		output_line(w, stream, p->buf, p->len);	/* EOF: the rest */
+		p->len = 0;
 	}
 }
 
 /*
- * The worker exited: what is left in the pipe (about a pipe's worth, not
- * more: a process it left behind may still hold the pipe and keep
- * writing), then a last partial line.
+ * The worker exited: what is left in its pipes (about a pipe's worth, not
+ * more: a process it left behind may still hold them and keep writing),
+ * then a last partial line of each.
  */
 void
 output_flush(struct worker *w)
 {
-	int i;
+	struct output_pipe *p;
+	int i, s;
 
-	for (i = 0; i < 128 && w->out.fd != -1; i++)
-		if (output_read(w, OUTPUT_BURST_READS) == 0)
-			break;
-	if (w->out.len > 0) {
-		output_line(w, w->out.buf, w->out.len);
-		w->out.len = 0;
+	for (s = 0; s < OUTPUT_NSTREAMS; s++) {
+		p = &w->out.pipe[s];
+		for (i = 0; i < 128 && p->fd != -1; i++)
+			if (output_read(w, s, OUTPUT_BURST_READS) == 0)
+				break;
+		if (p->len > 0) {
+			output_line(w, s, p->buf, p->len);
+			p->len = 0;
+		}
 	}
 }

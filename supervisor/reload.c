@@ -186,6 +186,7 @@ reload_start(void)
 	    "to generation %u", notify_monotonic_usec(), r.generation);
 	log_notice("reload: generation %u from %s", r.generation,
 	    cl.cfg->file);
+	events_reload("begin", r.generation, NULL);
 	if (config_load(cl.cfg->file, CONFIG_FULL, &nc, err, sizeof err) != 0) {
 		reload_finish(false, err);
 		return;
@@ -385,6 +386,7 @@ reload_finish(bool ok, const char *why)
 		cl.generation = r.generation;
 		slot_watch_memory(nc->max_memory > 0);
 		slot_watch_stall(nc->stall_timeout);
+		log_configure(nc->name, nc->log_format);
 		result_add(&off, "reloaded: generation %u, %d/%d workers",
 		    r.generation, slot_ready_count(), slot_wanted());
 		if (r.batch_min > 0)
@@ -405,6 +407,7 @@ reload_finish(bool ok, const char *why)
 		log_err("%s", r.result);
 		reload_release(nc);
 	}
+	events_reload(ok ? "ok" : "failed", r.generation, r.result);
 	slot_status_line(st, sizeof st, cl.generation);
 	/* READY=1 also after a failure: systemd waits for it forever. */
 	notify_systemd("READY=1\nSTATUS=%s%s", ok ? "" : "reload failed; ",
@@ -429,8 +432,10 @@ scale_to(int n, unsigned generation, char *err, size_t errlen)
 	for (i = 0; r.running && r.cfg != NULL && i < r.cfg->nlset; i++)
 		if ((r0 = listen_resize(r.cfg->lset[i], n, err, errlen)) < 0)
 			return r0;
-	if (n != old)
+	if (n != old) {
 		log_notice("scaling from %d to %d workers", old, n);
+		events_scale(old, n);
+	}
 	if ((r0 = slot_scale(n, generation)) < 0) {
 		snprintf(err, errlen, "%s", strerror(-r0));
 		return r0;

@@ -882,6 +882,8 @@ slot_event(struct slot *s, struct worker *w, enum slot_event ev,
 	slot_action *act = slot_table[s->state][ev];
 	enum slot_state from = s->state, to;
 	const char *d = detail;
+	pid_t pid = w != NULL ? w->pid : 0;	/* w may be freed by act */
+	unsigned gen = w != NULL ? w->generation : 0;
 
 	if (act == NULL) {
 		log_debug("slot %d: %s: %s ignored", s->index,
@@ -908,6 +910,7 @@ slot_event(struct slot *s, struct worker *w, enum slot_event ev,
 		d += 5;
 	log_info("slot %d: %s -[%s%s%s]-> %s", s->index, state_names[from],
 	    event_names[ev], d ? ": " : "", d ? d : "", state_names[to]);
+	events_slot(s, pid, gen, from, to, ev, d);
 	slot_steer_refresh();
 	deliver(s);
 	sl.depth--;

@@ -31,6 +31,7 @@ struct spawn_child {
 						 * then the ready fd if any */
 	int			 nsocks;
 	int			 out_fd;	/* write end of the output pipe */
+	int			 err_fd;	/* and of the error pipe */
 	pid_t			 master;
 	bool			 set_ids;	/* user or group set */
 	bool			 set_groups;	/* differs from the master's */
@@ -286,10 +287,10 @@ child_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* stdout and stderr to the pipe first, so that every later failure reaches
- * the master's log; stdin from /dev/null; the sockets to 3..3+n-1 (and,
- * with ready = fd, the ready pipe right after them); nothing else of the
- * master. */
+/* stdout and stderr to their pipes first, so that every later failure
+ * reaches the master's log; stdin from /dev/null; the sockets to
+ * 3..3+n-1 (and, with ready = fd, the ready pipe right after them);
+ * nothing else of the master. */
 static void
 child_fds(const struct spawn_child *ch)
 {
@@ -297,12 +298,15 @@ child_fds(const struct spawn_child *ch)
 	char num[16];
 	int i, fd, n = ch->nsocks, devnull, *socks = ch->socks;
 
-	if ((fd = fcntl(ch->out_fd, F_DUPFD, 3 + n)) == -1 ||
-	    dup2(fd, STDOUT_FILENO) == -1 || dup2(fd, STDERR_FILENO) == -1) {
-		dprintf(ch->out_fd, "clusterd: worker: output pipe: %s\n",
+	if ((fd = fcntl(ch->err_fd, F_DUPFD, 3 + n)) == -1 ||
+	    dup2(fd, STDERR_FILENO) == -1) {
+		dprintf(ch->err_fd, "clusterd: worker: error pipe: %s\n",
 		    strerror(errno));
 		_exit(WORKER_EXIT_SETUP);
 	}
+	if ((fd = fcntl(ch->out_fd, F_DUPFD, 3 + n)) == -1 ||
+	    dup2(fd, STDOUT_FILENO) == -1)
+		child_fail(WORKER_EXIT_SETUP, "output pipe", NULL, errno);
 	if ((devnull = open("/dev/null", O_RDONLY)) == -1 ||
 	    dup2(devnull, STDIN_FILENO) == -1)
 		child_fail(WORKER_EXIT_SETUP, "open", "/dev/null", errno);
@@ -422,7 +426,7 @@ spawn_worker(const struct spawn_req *req, pid_t *ret_pid, int *ret_out_fd,
 	const struct config *c = req->cfg;
 	struct spawn_child ch;
 	sigset_t all, old;
-	int pfd[2], i, r;
+	int pfd[2], efd[2], i, r;
 	pid_t pid;
 
 	memset(&ch, 0, sizeof ch);
@@ -454,7 +458,15 @@ spawn_worker(const struct spawn_req *req, pid_t *ret_pid, int *ret_out_fd,
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		goto out;
 	}
+	if (pipe2(efd, O_CLOEXEC) == -1) {
+		r = -errno;
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		goto out;
+	}
 	ch.out_fd = pfd[1];
+	ch.err_fd = efd[1];
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
 	pid = fork();
@@ -463,14 +475,17 @@ spawn_worker(const struct spawn_req *req, pid_t *ret_pid, int *ret_out_fd,
 	r = -errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(pfd[1]);
+	close(efd[1]);
 	if (pid == -1) {
 		snprintf(err, errlen, "fork: %s", strerror(-r));
 		close(pfd[0]);
+		close(efd[0]);
 		goto out;
 	}
 	setpgid(pid, pid);	/* no race with the child's own setpgid */
 	*ret_pid = pid;
-	*ret_out_fd = pfd[0];
+	ret_out_fd[0] = pfd[0];
+	ret_out_fd[1] = efd[0];
 	r = 0;
 out:
 	config_free_argv(ch.env);

@@ -133,7 +133,7 @@ worker_start(int slot, unsigned generation, const struct config *c,
 		.cfg = c, .lset = c->lset, .nlset = c->nlset,
 		.notify_name = wk.notify_name, .nofile = &cl.orig_nofile };
 	struct worker *w;
-	int out_fd, i, rfd[2] = { -1, -1 };
+	int out_fd[2], i, rfd[2] = { -1, -1 };
 	pid_t pid;
 
 	for (i = 0; i < c->nlset; i++)
@@ -153,7 +153,7 @@ worker_start(int slot, unsigned generation, const struct config *c,
 		return NULL;
 	}
 	req.ready_fd = rfd[1];
-	i = spawn_worker(&req, &pid, &out_fd, err, errlen);
+	i = spawn_worker(&req, &pid, out_fd, err, errlen);
 	if (rfd[1] >= 0)
 		close(rfd[1]);
 	if (i < 0) {
@@ -430,6 +430,7 @@ child_exited(struct worker *w, int status, const struct rusage *ru)
 	/* Group members it left behind die with the cluster. */
 	if (wk.leftovers)
 		killpg(w->pid, SIGKILL);
+	events_exit(w, how);
 	wk.report(w, SE_EXIT, how);
 }
 

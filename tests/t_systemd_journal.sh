@@ -44,7 +44,8 @@ grep -q '^<5>sdj: 2/2 workers ready on' "$T/master.log" || fail "notice line: $(
 grep -q '^<6>slot 0: started pid' "$T/master.log" || fail "info line: $(cat "$T/master.log")"
 grep -q '^<4>notify: ignoring a message from pid [0-9]*, not a worker' "$T/master.log" ||
 	fail "warning line: $(cat "$T/master.log")"
-grep -q '^<6>slot [01] pid [0-9]*: .*hello from the worker' "$T/master.log" ||
+# The worker wrote it to its stderr: warning (4), its stdout would be 6.
+grep -q '^<4>slot [01] pid [0-9]*: .*hello from the worker' "$T/master.log" ||
 	fail "relayed worker line: $(cat "$T/master.log")"
 grep -q '^<5>stopping: SIGTERM' "$T/master.log" || fail "stop line: $(cat "$T/master.log")"
 

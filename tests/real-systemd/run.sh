@@ -302,6 +302,7 @@ check "a new master: $(prop clusterd-example.service MainPID) (was $MAIN)" \
 ct systemctl stop clusterd-example.socket clusterd-example.service
 check "port refused once the socket unit stopped" port_refused "$P2"
 
+. "$ROOT/tests/real-systemd/events.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lameduck.sh"
 . "$ROOT/tests/real-systemd/fdstore.sh"
 # ------------------------------------------------------------ Debian package

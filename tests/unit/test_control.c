@@ -42,6 +42,9 @@ test_commands(void)
 		{ "clusterd/1 scale 1024\n", 0, CONTROL_SCALE, false, 1024, false },
 		{ "clusterd/1 sockets\n", 0, CONTROL_SOCKETS, false, 0, false },
 		{ "clusterd/1 sockets all\n", -ENOSYS, 0, false, 0, false },
+		{ "clusterd/1 events\n", 0, CONTROL_EVENTS, false, 0, false },
+		{ "clusterd/1 events json\n", 0, CONTROL_EVENTS, true, 0, false },
+		{ "clusterd/1 events 3\n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 status JSON\n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 status \n", -ENOSYS, 0, false, 0, false },
 		{ "clusterd/1 stop now\n", 0, CONTROL_STOP, false, 0, false },
@@ -74,7 +77,7 @@ test_commands(void)
 		}
 		CHECK(req.cmd == t[i].cmd, "'%s': command %d, want %d",
 		    t[i].line, req.cmd, t[i].cmd);
-		if (req.cmd == CONTROL_STATUS)
+		if (req.cmd == CONTROL_STATUS || req.cmd == CONTROL_EVENTS)
 			CHECK(req.json == t[i].json, "'%s': json %d",
 			    t[i].line, req.json);
 		if (req.cmd == CONTROL_STOP)
