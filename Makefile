@@ -18,6 +18,12 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIBS	 = $(PKG_LIBS) -lev -lm
 
+# make VERSION=X BUILD=DIR: a build that calls itself clusterd X (the "new
+# binary" of the upgrade tests); give it a BUILD directory of its own.
+ifneq ($(VERSION),)
+CPPFLAGS += -DCLUSTERD_VERSION='"$(VERSION)"'
+endif
+
 ifeq ($(SANITIZE),1)
 CFLAGS	+= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS	+= -fsanitize=address,undefined

@@ -38,6 +38,7 @@ static int	 cmd_status(const struct invocation *);
 static int	 cmd_scale(const struct invocation *);
 static int	 cmd_restart(const struct invocation *);
 static int	 cmd_logs(const struct invocation *);
+static int	 cmd_upgrade(const struct invocation *);
 
 /*
  * Every command takes FILE, then nargs arguments, then at most one option
@@ -64,6 +65,8 @@ static const struct command {
 	{ "restart", "restart FILE", 0, 0, NULL, false, cmd_restart },
 	{ "logs",    "logs FILE [-f]", 0, 0, "-f", false, cmd_logs },
 	{ "check",   "check FILE", 0, 0, NULL, false, cmd_check },
+	{ "upgrade", "upgrade FILE", 0, CMD_CLIENT, NULL, false,
+	    cmd_upgrade },
 };
 #define NCOMMANDS	(sizeof commands / sizeof commands[0])
 
@@ -237,6 +240,14 @@ cmd_restart(const struct invocation *inv)
 	return daemon_start(c, cluster_run);
 }
 
+/* The answer comes from the new image, on the same connection: it
+ * arrives once the new binary runs the cluster. */
+static int
+cmd_upgrade(const struct invocation *inv)
+{
+	return client(inv->file, "upgrade", false, 0);
+}
+
 static int
 cmd_logs(const struct invocation *inv)
 {
@@ -299,8 +310,14 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		/* What an upgrading master asks a binary, and how it runs
+		 * the new one (upgrade.c). */
+		{ "upgrade-check", no_argument, NULL, 'C' },
+		{ "upgrade-resume", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
+
+	upgrade_init(argc, argv);
 
 	while ((ch = getopt_long(argc, argv, "+s:hV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -312,6 +329,10 @@ main(int argc, char **argv)
 		case 'V':
 			printf("clusterd %s\n", CLUSTERD_VERSION);
 			return EXIT_OK;
+		case 'C':
+			return upgrade_check_main();
+		case 'R':
+			return upgrade_resume_main(optarg);
 		default:
 			usage(stderr, EXIT_USAGE);
 		}

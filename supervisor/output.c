@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -180,4 +181,43 @@ output_flush(struct worker *w)
 		output_line(w, w->out.buf, w->out.len);
 		w->out.len = 0;
 	}
+}
+
+/* Across an upgrade: the pipe (what the worker wrote meanwhile waits in
+ * it), the partial line and the last lines. */
+void
+output_dump(struct ustate *st, const struct worker *w)
+{
+	const struct output *o = &w->out;
+
+	upgrade_put_fd(st, o->fd);
+	upgrade_put_mem(st, o->buf, o->len);
+	upgrade_put_mem(st, o->tail, sizeof o->tail);
+	upgrade_put_u64(st, (uint64_t)o->ntail);
+}
+
+int
+output_restore(struct ustate *st, struct worker *w)
+{
+	struct output *o = &w->out;
+	size_t len;
+	char *b;
+
+	o->fd = upgrade_get_fd(st);
+	b = upgrade_get_blob(st, &len);
+	if (b != NULL && len <= sizeof o->buf) {
+		memcpy(o->buf, b, len);
+		o->len = len;
+	}
+	free(b);
+	upgrade_get_mem(st, o->tail, sizeof o->tail);
+	o->ntail = (int)upgrade_get_u64(st);
+	if (upgrade_get_failed(st) || o->ntail < 0 || o->ntail > OUTPUT_TAIL)
+		return -EBADMSG;
+	if (o->fd != -1) {
+		ev_io_init(&o->w, output_cb, o->fd, EV_READ);
+		o->w.data = w;
+		ev_io_start(cl.loop, &o->w);
+	}
+	return 0;
 }
