@@ -18,6 +18,7 @@ workers_before=$(children "$MASTER" | sort | tr '\n' ' ')
 table_before=$(slot_table)
 fds_before=$(fd_kinds)
 nfds_before=$(master_fds | grep -c .)
+inherited_before=$(inherited_fds)
 
 python3 "$ROOT/tests/load.py" --port "$PORT" --duration 8 --conc 8 \
 	--keepalive >"$T/load_ka.json" &
@@ -54,6 +55,7 @@ assert_eq "$(children "$MASTER" | sort | tr '\n' ' ')" "$workers_before" "worker
 assert_eq "$(slot_table)" "$table_before" "status: slots, pids, generations, restarts"
 assert_eq "$(fd_kinds)" "$fds_before" "the master's fds by kind"
 assert_eq "$(master_fds | grep -c .)" "$nfds_before" "the master's fd count"
+assert_eq "$(inherited_fds)" "$inherited_before" "fds without close-on-exec (none leaked into the new image)"
 assert_contains "$("$BIN" status "$T/app.conf")" "running" "status after the upgrade"
 
 # The new image supervises: a reload rolls, a killed worker is reaped and

@@ -4,6 +4,7 @@
 #   upgrade_setup           # $BIN: a copy of clusterd the master runs from,
 #                           # $NEXT: the same build calling itself
 #                           # $NEXT_VERSION (make VERSION=...), $OLD_VERSION
+#                           # $CLI: a copy for the commands
 #   install_bin FILE        # FILE replaces $BIN the way a package does
 #                           # (a new file renamed over the path)
 #   slot_table              # "slot:pid:generation:restarts:state ..." now
@@ -28,6 +29,10 @@ upgrade_setup() {
 	cp "$OLD" "$T/bin/clusterd"
 	BIN=$T/bin/clusterd
 	CLUSTERD=$BIN
+	# Commands come from a copy of their own: $BIN may be broken on
+	# purpose.
+	cp "$OLD" "$T/cli"
+	CLI=$T/cli
 	OLD_VERSION=$("$OLD" --version | awk '{ print $2 }')
 	[ "$OLD_VERSION" != "$NEXT_VERSION" ] ||
 		fail "the build under test already calls itself $NEXT_VERSION"
@@ -40,7 +45,7 @@ install_bin() {
 }
 
 slot_table() {
-	"$BIN" status "$T/app.conf" --json | python3 -c 'import json, sys
+	"$CLI" status "$T/app.conf" --json | python3 -c 'import json, sys
 s = json.load(sys.stdin)
 print(" ".join("%s:%s:%s:%s:%s" % (w["slot"], w["pid"], w["generation"],
     w["restarts"], w["state"]) for w in s["workers"]))'
@@ -58,4 +63,15 @@ master_fds() {
 fd_kinds() {
 	master_fds | sed 's/.* -> //; s/:\[.*//; s/^\/.*/file/' | sort | uniq -c |
 		tr -s ' ' | tr '\n' ',' 
+}
+
+# inherited_fds: the master's fds without close-on-exec (what any execve
+# would pass on: 0-2 and whatever its parent left it).
+inherited_fds() {
+	local f fl
+	for f in /proc/"$MASTER"/fdinfo/*; do
+		fl=$(awk '/^flags:/ { print $2 }' "$f" 2>/dev/null)
+		[ -n "$fl" ] || continue
+		(( (8#$fl & 8#2000000) == 0 )) && echo "${f##*/}"
+	done | sort -n | tr '\n' ' '
 }
