@@ -11,7 +11,8 @@
  * prints TEXT (stdout for 0, else stderr) and exits with it. Commands:
  * `status`, `status json`, `reload`, `stop`, `scale N|+N|-N`. `reload`
  * answers when the roll is done; `stop` answers right before the master
- * exits and the connection closes when it is gone.
+ * exits and the connection closes when it is gone. `upgrade` answers once
+ * the new image runs (the connection crosses execve), or when it failed.
  *
  * Security: the socket is 0600 in a 0700 directory, and every connection is
  * checked with SO_PEERCRED besides: only root and the master's own user may
