@@ -773,8 +773,10 @@ upgrade_exec(const char *version)
 	log_notice("upgrade: clusterd %s -> %s: re-executing %s (master %ld, "
 	    "%d workers)", CLUSTERD_VERSION, version, up.self,
 	    (long)getpid(), worker_count(-1));
-	notify_systemd("STATUS=upgrading to clusterd %s (master %ld stays)",
-	    version, (long)getpid());
+	/* A watchdog ping now and one as soon as the new image runs: the
+	 * gap between two pings must not grow by the execve. */
+	notify_systemd("WATCHDOG=1\nSTATUS=upgrading to clusterd %s (master "
+	    "%ld stays)", version, (long)getpid());
 
 	handled_signals(&set);
 	sigprocmask(SIG_BLOCK, &set, &old);
@@ -906,6 +908,7 @@ upgrade_done(int nworkers)
 	    (long)getpid(), nworkers, nworkers == 1 ? "" : "s");
 	log_notice("%s", msg);
 	slot_status_line(st, sizeof st, cl.generation);
-	notify_systemd("MAINPID=%ld\nSTATUS=%s; %s", (long)getpid(), msg, st);
+	notify_systemd("WATCHDOG=1\nMAINPID=%ld\nSTATUS=%s; %s",
+	    (long)getpid(), msg, st);
 	control_upgraded(EXIT_OK, msg);
 }
