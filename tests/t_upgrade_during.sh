@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # An upgrade while the cluster is in motion. The "new binary" is a wrapper
-# that takes 2 s to answer --upgrade-check, so that things happen during
-# the upgrade:
+# that answers --upgrade-check only once the test lets it (go), so that
+# things happen during the upgrade:
 #  1. a slot in backoff (restart_delay 4s) keeps what was left of its
 #     timer: still in backoff right after the upgrade, respawned by the new
 #     image later; a slot whose worker is starting (ready after 3 s)
@@ -14,7 +14,16 @@
 . "$(dirname "$0")/upgrade.sh"
 
 upgrade_setup
-printf '#!/bin/sh\n[ "$1" = --upgrade-check ] && sleep 2\nexec "%s" "$@"\n' "$NEXT" >"$T/slow-next"
+cat >"$T/slow-next" <<EOF
+#!/bin/sh
+if [ "\$1" = --upgrade-check ]; then
+	i=0
+	while [ ! -e "$T/go" ] && [ \$i -lt 90 ]; do sleep 0.1; i=\$((i + 1)); done
+	rm -f "$T/go"
+fi
+exec "$NEXT" "\$@"
+EOF
+go() { touch "$T/go"; }
 start_cluster 3 "command = $WORKER --ready-delay-ms 3000" \
 	"restart_delay = 4s" "restart_delay_max = 4s"
 install_bin "$T/slow-next"
@@ -37,6 +46,7 @@ wait_until 5 eval '"$CLI" status "$T/app.conf" | grep -q "backoff"' ||
 	fail "slot 2 not in backoff"
 "$CLI" scale "$T/app.conf" 4 >/dev/null || fail "scale to 4"
 upgrade_bg
+go
 wait "$UPG" || fail "upgrade: $(cat "$T/upgrade.out")"
 assert_contains "$(cat "$T/upgrade.out")" "-> $NEXT_VERSION (master $MASTER)" "upgrade with a slot in backoff"
 st=$("$CLI" status "$T/app.conf")
@@ -57,8 +67,9 @@ sed -i "s|^command = .*|command = $WORKER|" "$T/app.conf"
 upgrade_bg
 "$CLI" reload "$T/app.conf" >"$T/reload.out" 2>&1 &
 RL=$!
-wait_until 10 master_log_has "reload waits for the upgrade" ||
+wait_until 8 master_log_has "reload waits for the upgrade" ||
 	fail "the reload did not wait: $(tail -5 "$T/master.log")"
+go
 wait "$UPG" || fail "upgrade: $(cat "$T/upgrade.out")"
 wait "$RL" || fail "reload after the upgrade: $(cat "$T/reload.out")"
 assert_contains "$(cat "$T/reload.out")" "reloaded: generation 2, 3/3 workers" "the held reload (the file says 3)"
@@ -74,6 +85,7 @@ wait_until 10 master_log_has "reload: generation 3" || fail "reload 3 did not st
 UPG=$!
 wait_until 10 master_log_has "upgrade: after the reload under way" ||
 	fail "the upgrade did not wait for the reload"
+go
 wait "$RL" || fail "reload 3: $(cat "$T/reload.out")"
 wait "$UPG" || fail "upgrade after the reload: $(cat "$T/upgrade.out")"
 assert_contains "$(slot_table)" ":3:" "generation 3 runs after the upgrade"
@@ -81,7 +93,8 @@ assert_contains "$(slot_table)" ":3:" "generation 3 runs after the upgrade"
 # 3. SIGTERM during the upgrade: the new image stops.
 upgrade_bg
 kill -TERM "$MASTER"
-wait_until 10 master_log_has "TERM waits for the upgrade" || fail "SIGTERM did not wait"
+wait_until 8 master_log_has "TERM waits for the upgrade" || fail "SIGTERM did not wait"
+go
 wait "$UPG" || fail "upgrade: $(cat "$T/upgrade.out")"
 wait "$MASTER"
 assert_eq "$?" 0 "master exit status after SIGTERM during the upgrade"
