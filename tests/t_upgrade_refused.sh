@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # An upgrade the new binary cannot take is refused and changes nothing:
 # a file that is not executable, a program that fails --upgrade-check (a
-# shell script that exits 1), and one that reads another state format.
+# shell script that exits 1), one that reads another state format, one
+# that is not clusterd, one that never answers (status is answered
+# meanwhile).
 # Each: `clusterd upgrade` exits 1 with the reason, the master keeps its
 # pid, image, fds and workers, and serves. SIGUSR2 is refused the same way
 # (logged). When execve itself fails, the old image goes on with every fd
@@ -53,6 +55,20 @@ refused "other state format" "cannot read this master's state (format 1; it read
 printf '#!/bin/sh\necho "hello"\n' >"$T/other.sh"
 install_bin "$T/other.sh"
 refused "not clusterd" "does not answer --upgrade-check like clusterd: hello"
+
+# A binary that never answers: refused after 10 s; meanwhile the master
+# answers status at once (it waits for the child in its loop).
+printf '#!/bin/sh\nexec sleep 60\n' >"$T/hang.sh"
+install_bin "$T/hang.sh"
+"$CLI" upgrade "$T/app.conf" >"$T/hang.out" 2>&1 &
+UPG=$!
+wait_until 5 master_log_has "upgrade: asking $BIN --upgrade-check" || fail "no check started"
+CLUSTERD=$CLI status_answers_for 2000 "during a hung --upgrade-check"
+note "status during the check: $N answers, slowest $WORST ms"
+wait "$UPG"
+assert_eq "$?" 1 "exit status (hung check)"
+assert_contains "$(cat "$T/hang.out")" "upgrade refused: $BIN --upgrade-check did not answer within 10s" "answer (hung check)"
+unchanged "hung check"
 
 # execve itself fails (the check passes, then the file loses its x bit):
 # the old image goes on, every fd close-on-exec again.
