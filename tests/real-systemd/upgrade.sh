@@ -33,3 +33,22 @@ check "no failed request during the upgrades" python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))
 sys.exit(not (r["ok"] > 0 and r["non2xx"] == 0 and
     all(r.get(k, 0) == 0 for k in ("refused", "reset", "timeout", "other"))))' "$W/load.json"
+
+# Under WatchdogSec=2s, upgrades in a row miss no ping (one is sent right
+# before execve and one as soon as the new image runs).
+ct mkdir -p "/etc/systemd/system/$U.d"
+ct sh -c "printf '[Service]\nWatchdogSec=2s\n' >/etc/systemd/system/$U.d/upgrade-watchdog.conf"
+ct systemctl daemon-reload
+ct systemctl restart "$U"
+wait_for 10 state_is "$U" active
+MAIN=$(prop "$U" MainPID)
+up_restarts=$(prop "$U" NRestarts)
+up_fails=0
+for up_i in 1 2 3 4 5 6; do
+	ct clusterd upgrade /etc/clusterd/demo.conf >/dev/null 2>&1 || up_fails=$((up_fails + 1))
+done
+sleep 3		# 1.5 x WatchdogSec after the last upgrade
+check "WatchdogSec=2s: 6 upgrades ($up_fails failed), not restarted, same MainPID" \
+	test "$up_fails" = 0 -a "$(prop "$U" NRestarts)" = "$up_restarts" -a "$(prop "$U" MainPID)" = "$MAIN"
+ct rm -f "/etc/systemd/system/$U.d/upgrade-watchdog.conf"
+ct systemctl daemon-reload
