@@ -640,7 +640,12 @@ int	 cluster_run(struct config *, int start_fd);
  * own binary in place (same pid, workers untouched); its state crosses
  * execve in a memfd, written and read in order by each module's own
  * dump and restore functions below. */
-#define UPGRADE_FORMAT		1	/* the state this build writes */
+/* The state this build writes. A change to any part's layout bumps it; a
+ * build that can still read an older layout lists it in
+ * UPGRADE_FORMATS_READ and its restore functions ask
+ * upgrade_get_format() which one they read. */
+#define UPGRADE_FORMAT		1
+#define UPGRADE_FORMATS_READ	{ 1 }
 #define UPGRADE_CHECK_TIMEOUT	10.0	/* the new binary's --upgrade-check */
 struct ustate;
 typedef void upgrade_reply_fn(void *arg, int code, const char *text);
@@ -677,6 +682,7 @@ int	 upgrade_get_fd(struct ustate *);
 void	 upgrade_get_timer(struct ustate *, ev_timer *);
 void	 upgrade_get_tag(struct ustate *, const char *);
 bool	 upgrade_get_failed(const struct ustate *);
+unsigned upgrade_get_format(const struct ustate *);	/* being read */
 /* The modules' halves, called by upgrade.c in this order. */
 void	 cluster_dump(struct ustate *);
 int	 cluster_restore(struct ustate *);	/* + the config in force */

@@ -38,7 +38,11 @@ struct ustate {
 	int		*fds;
 	int		 nfds, capfds;
 	double		 gap;		/* seconds between dump and restore */
+	unsigned	 format;	/* being read */
 };
+
+static const unsigned formats_read[] = UPGRADE_FORMATS_READ;
+#define NFORMATS	(sizeof formats_read / sizeof formats_read[0])
 
 /* Each module's part, in the order written and read. */
 static const struct {
@@ -305,6 +309,23 @@ upgrade_get_failed(const struct ustate *st)
 	return st->failed;
 }
 
+unsigned
+upgrade_get_format(const struct ustate *st)
+{
+	return st->format;
+}
+
+static bool
+reads_format(uint64_t f)
+{
+	size_t i;
+
+	for (i = 0; i < NFORMATS; i++)
+		if (formats_read[i] == f)
+			return true;
+	return false;
+}
+
 /* ------------------------------------------------------------------ */
 /* Start, and --upgrade-check.                                         */
 
@@ -332,8 +353,12 @@ upgrade_init(int argc, char **argv)
 int
 upgrade_check_main(void)
 {
-	printf("clusterd %s\nstate formats: %d\n", CLUSTERD_VERSION,
-	    UPGRADE_FORMAT);
+	size_t i;
+
+	printf("clusterd %s\nstate formats:", CLUSTERD_VERSION);
+	for (i = 0; i < NFORMATS; i++)
+		printf(" %u", formats_read[i]);
+	printf("\n");
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
 }
 
@@ -873,9 +898,10 @@ upgrade_resume_main(const char *arg)
 	get_raw(&st, magic, sizeof magic);
 	format = upgrade_get_u64(&st);
 	if (st.failed || memcmp(magic, UPGRADE_MAGIC, sizeof magic) != 0 ||
-	    format != UPGRADE_FORMAT)
-		fatalx(EXIT_FAILED, "upgrade: state format %llu, this build "
-		    "reads %d", (unsigned long long)format, UPGRADE_FORMAT);
+	    !reads_format(format))
+		fatalx(EXIT_FAILED, "upgrade: state format %llu, which this "
+		    "build does not read", (unsigned long long)format);
+	st.format = (unsigned)format;
 	up.from = upgrade_get_str(&st);
 	free(upgrade_get_str(&st));	/* what the old image expected */
 	then = upgrade_get_u64(&st);
