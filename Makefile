@@ -23,6 +23,12 @@ MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicr
 PKG_CFLAGS += $(MHD_CFLAGS)
 LIBS	+= $(MHD_LIBS)
 
+# make VERSION=X BUILD=DIR: a build that calls itself clusterd X (the "new
+# binary" of the upgrade tests); give it a BUILD directory of its own.
+ifneq ($(VERSION),)
+CPPFLAGS += -DCLUSTERD_VERSION='"$(VERSION)"'
+endif
+
 ifeq ($(SANITIZE),1)
 CFLAGS	+= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS	+= -fsanitize=address,undefined

@@ -410,16 +410,27 @@ fixed(const char *text, const char *allow)
 
 /* Bind c->admin (if set) and serve it from the loop: 0, or -errno with
  * err naming the address. */
+static int	 admin_serve(const char *address, char *err, size_t errlen);
+
 int
 admin_listen(const struct config *c, char *err, size_t errlen)
 {
-	const union MHD_DaemonInfo *info;
 	int r;
 
 	if (c->admin == NULL)
 		return 0;
 	if ((r = bind_admin(&c->admin_listen, err, errlen)) < 0)
 		return r;
+	return admin_serve(c->admin_listen.address, err, errlen);
+}
+
+/* libmicrohttpd on adm.fd, bound already (at start, or by the image
+ * before an upgrade). */
+static int
+admin_serve(const char *address, char *err, size_t errlen)
+{
+	const union MHD_DaemonInfo *info;
+
 	adm.r404 = fixed("not found\n", NULL);
 	adm.r405 = fixed("method not allowed\n", "GET, HEAD");
 	adm.r431 = fixed("request header too large\n", NULL);
@@ -440,7 +451,7 @@ admin_listen(const struct config *c, char *err, size_t errlen)
 	    (info = MHD_get_daemon_info(adm.d,
 	    MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
 		snprintf(err, errlen, "admin %s: cannot start the HTTP "
-		    "server", c->admin_listen.address);
+		    "server", address);
 		admin_close();
 		return -EIO;
 	}
@@ -448,7 +459,34 @@ admin_listen(const struct config *c, char *err, size_t errlen)
 	ev_io_start(cl.loop, &adm.io_w);
 	ev_timer_init(&adm.tm_w, tm_cb, 0., 0.);
 	ev_timer_init(&adm.dl_w, dl_cb, 0., 0.);
-	log_info("admin: serving on %s", c->admin_listen.address);
+	log_info("admin: serving on %s", address);
+	return 0;
+}
+
+/* Across an upgrade: the listening socket (its unix: file stays); the
+ * connections of the old image end with it (clients reconnect). */
+void
+admin_dump(struct ustate *st)
+{
+	upgrade_put_fd(st, adm.d != NULL ? adm.fd : -1);
+	upgrade_put_str(st, adm.path);
+}
+
+int
+admin_restore(struct ustate *st)
+{
+	char err[256];
+
+	adm.fd = upgrade_get_fd(st);
+	adm.path = upgrade_get_str(st);
+	if (upgrade_get_failed(st))
+		return -EBADMSG;
+	if (adm.fd == -1 || cl.cfg->admin == NULL)
+		return 0;
+	if (admin_serve(cl.cfg->admin_listen.address, err, sizeof err) < 0) {
+		log_err("upgrade: %s", err);
+		return -EIO;
+	}
 	return 0;
 }
 

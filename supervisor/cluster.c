@@ -119,6 +119,7 @@ stop_begin(const char *why)
 	if (cl.phase != PHASE_LAME_DUCK)
 		cl.stop_started = ev_now(cl.loop);
 	events_stop("begin", why);
+	upgrade_abort("the cluster is stopping");
 	cl.phase = PHASE_STOPPING;
 	worker_kill_leftovers();
 	notify_systemd("STOPPING=1\nSTATUS=stopping: %s", why);
@@ -211,7 +212,14 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	char err[256];
 
+	/* Stop, reload and scale wait for an upgrade under way. */
+	if (w->signum != SIGUSR1 && w->signum != SIGUSR2 &&
+	    upgrade_defer(w->signum))
+		return;
 	switch (w->signum) {
+	case SIGUSR2:
+		upgrade_request(NULL, NULL);
+		break;
 	case SIGTERM:
 	case SIGINT:
 		cluster_stop(w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -349,7 +357,7 @@ static void
 watch_signals(void)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1,
-		SIGTTIN, SIGTTOU };
+		SIGTTIN, SIGTTOU, SIGUSR2 };
 	size_t i;
 
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
@@ -456,4 +464,133 @@ fail_system:
 	daemon_remove_pidfile();
 	reload_release(c);
 	return EXIT_SYSTEM;
+}
+
+/* ------------------------------------------------------------------ */
+/* Across an upgrade (upgrade.c): the cluster's own state, and the new   */
+/* image's start.                                                      */
+
+/* The config in force travels as the text it was parsed from: FILE may
+ * have been edited since, and only a reload applies an edit. */
+void
+cluster_dump(struct ustate *st)
+{
+	int i;
+
+	upgrade_put_str(st, log_file());
+	upgrade_put_u64(st, (uint64_t)cl.phase);
+	upgrade_put_dbl(st, cl.started);
+	upgrade_put_u64(st, cl.generation);
+	upgrade_put_u64(st, cl.last_generation);
+	upgrade_put_u64(st, (uint64_t)cl.orig_nofile.rlim_cur);
+	upgrade_put_u64(st, (uint64_t)cl.orig_nofile.rlim_max);
+	upgrade_put_u64(st, cl.steer_disabled);
+	for (i = 0; i < EXIT_NREASONS; i++)
+		upgrade_put_u64(st, cl.exits[i]);
+	upgrade_put_u64(st, cl.reloads_ok);
+	upgrade_put_u64(st, cl.reloads_failed);
+	upgrade_put_dbl(st, cl.reload_duration);
+	upgrade_put_str(st, cl.cfg->file);
+	upgrade_put_mem(st, cl.cfg->text, cl.cfg->textlen);
+	upgrade_put_str(st, cl.cfg->log);
+	upgrade_put_u64(st, cl.cfg->log_set);
+}
+
+int
+cluster_restore(struct ustate *st)
+{
+	char *logf, *file, *text, *clog, err[1024];
+	bool log_set;
+	size_t len;
+	int i, r;
+
+	logf = upgrade_get_str(st);
+	r = log_open(logf);
+	free(logf);
+	if (r < 0)
+		return r;
+	cl.phase = (enum cluster_phase)upgrade_get_u64(st);
+	cl.started = upgrade_get_dbl(st);
+	cl.generation = (unsigned)upgrade_get_u64(st);
+	cl.last_generation = (unsigned)upgrade_get_u64(st);
+	cl.orig_nofile.rlim_cur = (rlim_t)upgrade_get_u64(st);
+	cl.orig_nofile.rlim_max = (rlim_t)upgrade_get_u64(st);
+	cl.steer_disabled = upgrade_get_u64(st) != 0;
+	for (i = 0; i < EXIT_NREASONS; i++)
+		cl.exits[i] = (unsigned long)upgrade_get_u64(st);
+	cl.reloads_ok = (unsigned long)upgrade_get_u64(st);
+	cl.reloads_failed = (unsigned long)upgrade_get_u64(st);
+	cl.reload_duration = upgrade_get_dbl(st);
+	file = upgrade_get_str(st);
+	text = upgrade_get_blob(st, &len);
+	clog = upgrade_get_str(st);
+	log_set = upgrade_get_u64(st) != 0;
+	cl.cfg = NULL;
+	r = -EBADMSG;
+	if (!upgrade_get_failed(st) && file != NULL && text != NULL) {
+		if (config_load_text(file, text, len, CONFIG_FULL, &cl.cfg,
+		    err, sizeof err) == 0)
+			r = 0;
+		else
+			log_err("upgrade: the configuration in force: %s", err);
+	}
+	if (r == 0) {
+		/* What `start` filled in (its default log file). */
+		free(cl.cfg->log);
+		cl.cfg->log = clog;
+		clog = NULL;
+		cl.cfg->log_set = log_set;
+		/* Before the other parts log anything. */
+		log_configure(cl.cfg->name, cl.cfg->log_format);
+	}
+	free(clog);
+	free(text);
+	free(file);
+	return r;
+}
+
+/*
+ * The new image after execve: the same steps as cluster_run, but every
+ * socket, pipe and worker comes from the state instead of being made. The
+ * handled signals are still blocked (the old image blocked them, execve
+ * keeps the mask and what is pending); the loop's signalfd reads them
+ * once the watchers exist. Then one reap for the children that exited
+ * while no image was watching.
+ */
+int
+cluster_resume(struct ustate *st)
+{
+	int r;
+
+	memset(&cl, 0, sizeof cl);
+	cl.master_pid = getpid();
+	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	/* As in cluster_run: not the default loop (worker.c reaps). */
+	if ((cl.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_SIGNALFD)) == NULL) {
+		log_err("upgrade: the new image cannot create its event loop; "
+		    "the master exits, its workers with it");
+		return EXIT_FAILED;
+	}
+	ev_timer_init(&lame_w, lame_duck_over, 0., 0.);
+	log_loop(cl.loop);
+	slot_init(cl.loop, &procs, &hooks, false);
+	worker_init(cl.loop, slot_worker_event, notify_socket_name());
+	if ((r = upgrade_restore_parts(st)) < 0) {
+		log_err("upgrade: the new image cannot go on: %s; the master "
+		    "exits, its workers with it", strerror(-r));
+		return EXIT_FAILED;
+	}
+	control_on_stop(cluster_stop);
+	watch_signals();
+	ev_feed_signal_event(cl.loop, SIGCHLD);
+	slot_watch_memory(cl.cfg->max_memory > 0);
+	slot_watch_stall(cl.cfg->stall_timeout);
+	notify_watchdog_start();
+	upgrade_done(worker_count(-1));
+	control_release();	/* what was asked during the upgrade */
+
+	ev_run(cl.loop, 0);
+	teardown();
+	return cl.exit_code;
 }

@@ -20,7 +20,10 @@
 
 #include <ev.h>
 
+/* The one place of the version; `make VERSION=...` builds another. */
+#ifndef CLUSTERD_VERSION
 #define CLUSTERD_VERSION "0.1.0"
+#endif
 
 /* Exit codes of the commands (clusterd.8 EXIT STATUS). */
 #define EXIT_OK		0
@@ -100,6 +103,9 @@ struct config {
 	char			*admin;		/* as written, NULL: off */
 	struct config_listen	 admin_listen;	/* its address */
 	struct count_pct	 ready_min;	/* /readyz needs this many */
+	char			*text;		/* FILE as parsed (an upgrade
+						 * carries it) */
+	size_t			 textlen;
 
 	/* [listen ...] in file order */
 	struct config_listen	*listens;
@@ -146,6 +152,10 @@ void	 config_free(struct config *);
 /* Keys a reload cannot change: NULL if none, else the first key's name. */
 const char *config_needs_restart(const struct config *, const struct config *);
 
+/* The same from text FILE held (an upgrade: the config in force, as it was
+ * read, whatever FILE says now). */
+int	 config_load_text(const char *file, const char *text, size_t len,
+	    int flags, struct config **ret, char *err, size_t errlen);
 void	 config_free_argv(char **);	/* a NULL-terminated vector */
 const char *config_ready_name(enum ready_mode);	/* as in FILE */
 /* Variables clusterd sets for every worker (NULL-terminated): refused in
@@ -207,6 +217,7 @@ void	 log_worker_line(int slot, pid_t pid, unsigned generation,
 size_t	 log_escape(char *out, size_t max, const char *in, size_t len);
 /* JSON string contents for any bytes (invalid UTF-8 -> U+FFFD). */
 size_t	 log_json_escape(char *out, size_t max, const char *in, size_t len);
+const char *log_file(void);		/* NULL: stderr */
 #define log_err(...)	log_msg(LOG_LVL_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_notice(...)	log_msg(LOG_LVL_NOTICE, __VA_ARGS__)
@@ -657,6 +668,7 @@ enum control_op {
 	CONTROL_SCALE,
 	CONTROL_SOCKETS,	/* `clusterd restart`: the listening sockets */
 	CONTROL_EVENTS,
+	CONTROL_UPGRADE,
 };
 struct control_request {
 	enum control_op		 cmd;
@@ -807,5 +819,83 @@ int	 mkdir_p(const char *dir, mode_t mode, int flags, char *err,
 
 /* cluster.c: the master's own life: set up, signals, start, stop. */
 int	 cluster_run(struct config *, int start_fd);
+
+/* upgrade.c: `clusterd upgrade` and SIGUSR2: the master re-executes its
+ * own binary in place (same pid, workers untouched); its state crosses
+ * execve in a memfd, written and read in order by each module's own
+ * dump and restore functions below. */
+/* The state this build writes. A change to any part's layout bumps it; a
+ * build that can still read an older layout lists it in
+ * UPGRADE_FORMATS_READ and its restore functions ask
+ * upgrade_get_format() which one they read. */
+#define UPGRADE_FORMAT		1
+#define UPGRADE_FORMATS_READ	{ 1 }
+#define UPGRADE_CHECK_TIMEOUT	10.0	/* the new binary's --upgrade-check */
+struct ustate;
+typedef void upgrade_reply_fn(void *arg, int code, const char *text);
+void	 upgrade_init(int argc, char **argv);	/* main: the path, argv */
+int	 upgrade_check_main(void);		/* --upgrade-check */
+int	 upgrade_resume_main(const char *fd);	/* the new image */
+void	 upgrade_request(upgrade_reply_fn *, void *arg);	/* NULL: USR2 */
+bool	 upgrade_running(void);
+void	 upgrade_forget(void *arg);		/* the client went away */
+bool	 upgrade_defer(int signo);	/* upgrading: for after it */
+void	 upgrade_reload_done(void);	/* an upgrade may wait for it */
+void	 upgrade_abort(const char *why);	/* the cluster stops */
+int	 upgrade_restore_parts(struct ustate *);	/* cluster_resume */
+/* A child the master reaped that is no worker: the pre-flight's? */
+bool	 upgrade_child_exited(pid_t, int status);
+void	 upgrade_done(int nworkers);	/* the new image is up: say so */
+const char *upgrade_from(void);		/* the old image's version, or NULL */
+/* Writing: values in order; fds named here cross execve. */
+void	 upgrade_put_u64(struct ustate *, uint64_t);
+void	 upgrade_put_dbl(struct ustate *, double);
+void	 upgrade_put_str(struct ustate *, const char *);	/* NULL too */
+void	 upgrade_put_mem(struct ustate *, const void *, size_t);
+void	 upgrade_put_fd(struct ustate *, int fd);		/* -1 too */
+void	 upgrade_put_timer(struct ustate *, ev_timer *);	/* remaining */
+void	 upgrade_put_tag(struct ustate *, const char *);	/* a section */
+/* Reading, in the same order; after a mismatch every get returns 0 (or
+ * NULL, -1) and upgrade_get_failed says so. */
+uint64_t upgrade_get_u64(struct ustate *);
+double	 upgrade_get_dbl(struct ustate *);
+char	*upgrade_get_str(struct ustate *);		/* malloc'd or NULL */
+void	 upgrade_get_mem(struct ustate *, void *, size_t);
+void	*upgrade_get_blob(struct ustate *, size_t *ret_len);	/* malloc'd */
+int	 upgrade_get_fd(struct ustate *);
+/* Set t's delay to what was left (less the time execve took) and start
+ * it, if it was running. */
+void	 upgrade_get_timer(struct ustate *, ev_timer *);
+void	 upgrade_get_tag(struct ustate *, const char *);
+bool	 upgrade_get_failed(const struct ustate *);
+unsigned upgrade_get_format(const struct ustate *);	/* being read */
+/* The modules' halves, called by upgrade.c in this order. */
+void	 cluster_dump(struct ustate *);
+int	 cluster_restore(struct ustate *);	/* + the config in force */
+void	 listen_dump(struct ustate *);
+int	 listen_restore(struct ustate *);
+int	 listen_index(const struct listener *);	/* in cl.all, -1 */
+struct listener *listen_at(int);
+void	 notify_dump(struct ustate *);
+int	 notify_restore(struct ustate *);
+void	 control_dump(struct ustate *);
+int	 control_restore(struct ustate *);
+void	 control_release(void);		/* requests held by an upgrade */
+void	 control_on_stop(void (*stop)(const char *why));	/* restored */
+void	 control_upgraded(int code, const char *text);	/* its waiters */
+void	 daemon_dump(struct ustate *);
+int	 daemon_restore(struct ustate *);
+void	 worker_dump(struct ustate *);
+int	 worker_restore(struct ustate *);
+void	 output_dump(struct ustate *, const struct worker *);
+int	 output_restore(struct ustate *, struct worker *);
+void	 slot_dump(struct ustate *);
+int	 slot_restore(struct ustate *);
+void	 admin_dump(struct ustate *);
+int	 admin_restore(struct ustate *);
+void	 events_dump(struct ustate *);
+int	 events_restore(struct ustate *);
+/* The new image's loop, set up again from the restored state. */
+int	 cluster_resume(struct ustate *);
 
 #endif

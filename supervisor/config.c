@@ -1289,19 +1289,80 @@ parse_free(struct parse *p)
 	free(p->env_lines);
 }
 
-/* Open FILE and let inih read it into p->cfg. */
+/* The whole of fp into p->cfg->text (kept: an upgrade carries the text
+ * in force), then a stream on that copy for inih. */
 static int
-config_read(struct parse *p, const char *file)
+config_slurp(struct parse *p, FILE *fp)
+{
+	char	*text = NULL, *t;
+	size_t	 len = 0, cap = 0, n;
+
+	for (;;) {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			if ((t = realloc(text, cap + 1)) == NULL) {
+				free(text);
+				return parse_fail(p, 0, "out of memory");
+			}
+			text = t;
+		}
+		n = fread(text + len, 1, cap - len, fp);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		free(text);
+		return parse_fail(p, 0, "read error: %s", strerror(errno));
+	}
+	text[len] = '\0';
+	p->cfg->text = text;
+	p->cfg->textlen = len;
+	return 0;
+}
+
+static char	 empty_line[] = "\n";
+
+/* Let inih read the text (FILE's, or given) into p->cfg. */
+static int
+config_read(struct parse *p, const char *file, const char *text, size_t len)
 {
 	struct stat	 st;
+	FILE		*fp;
 	int		 rc;
 
-	if ((p->fp = fopen(file, "re")) == NULL)
+	if (text == NULL) {
+		if ((fp = fopen(file, "re")) == NULL)
+			return parse_fail(p, 0, "%s", strerror(errno));
+		if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+			fclose(fp);
+			return parse_fail(p, 0, "is a directory");
+		}
+		rc = config_slurp(p, fp);
+		fclose(fp);
+		if (rc < 0 || config_file(p, file) < 0)
+			return -1;
+	} else {
+		/* The path the text came from, as it was resolved then. */
+		if ((p->cfg->text = malloc(len + 1)) == NULL ||
+		    (p->cfg->file = strdup(file)) == NULL ||
+		    (p->cfg->dir = strndup(file, (size_t)(strrchr(file, '/') -
+		    file))) == NULL)
+			return parse_fail(p, 0, "out of memory");
+		memcpy(p->cfg->text, text, len);
+		p->cfg->text[len] = '\0';
+		p->cfg->textlen = len;
+		if (p->cfg->dir[0] == '\0') {
+			free(p->cfg->dir);
+			if ((p->cfg->dir = strdup("/")) == NULL)
+				return parse_fail(p, 0, "out of memory");
+		}
+	}
+	/* fmemopen wants at least one byte: an empty file reads as one
+	 * empty line. */
+	if ((p->fp = p->cfg->textlen ? fmemopen(p->cfg->text,
+	    p->cfg->textlen, "r") : fmemopen(empty_line, 1, "r")) == NULL)
 		return parse_fail(p, 0, "%s", strerror(errno));
-	if (fstat(fileno(p->fp), &st) == 0 && S_ISDIR(st.st_mode))
-		return parse_fail(p, 0, "is a directory");
-	if (config_file(p, file) < 0)
-		return -1;
 	rc = ini_parse_stream(config_reader, p, config_handler, p);
 	if (p->failed)
 		return -1;
@@ -1313,9 +1374,9 @@ config_read(struct parse *p, const char *file)
 	return 0;
 }
 
-int
-config_load(const char *file, int flags, struct config **ret, char *err,
-    size_t errlen)
+static int
+config_parse(const char *file, const char *text, size_t len, int flags,
+    struct config **ret, char *err, size_t errlen)
 {
 	struct parse	 p;
 
@@ -1328,7 +1389,7 @@ config_load(const char *file, int flags, struct config **ret, char *err,
 		parse_fail(&p, 0, "out of memory");
 		return EXIT_CONFIG;
 	}
-	if (config_read(&p, file) < 0 || config_defaults(&p) < 0 ||
+	if (config_read(&p, file, text, len) < 0 || config_defaults(&p) < 0 ||
 	    (flags != CONFIG_CLIENT && config_validate(&p) < 0) ||
 	    config_paths(&p) < 0) {
 		parse_free(&p);
@@ -1338,6 +1399,20 @@ config_load(const char *file, int flags, struct config **ret, char *err,
 	parse_free(&p);
 	*ret = p.cfg;
 	return 0;
+}
+
+int
+config_load(const char *file, int flags, struct config **ret, char *err,
+    size_t errlen)
+{
+	return config_parse(file, NULL, 0, flags, ret, err, errlen);
+}
+
+int
+config_load_text(const char *file, const char *text, size_t len, int flags,
+    struct config **ret, char *err, size_t errlen)
+{
+	return config_parse(file, text, len, flags, ret, err, errlen);
 }
 
 void
@@ -1371,6 +1446,7 @@ config_free(struct config *cfg)
 	free(cfg->admin);
 	free(cfg->admin_listen.address);
 	free(cfg->admin_listen.path);
+	free(cfg->text);
 	for (i = 0; i < cfg->nlistens; i++) {
 		free(cfg->listens[i].address);
 		free(cfg->listens[i].path);

@@ -16,6 +16,8 @@
  * master exits and the connection closes when it is gone. `events`
  * (`events json`) answers 0 at once, then the connection is events.c's:
  * one line per event until the master exits.
+ * `upgrade` answers once the new image runs (the connection crosses
+ * execve), or when it failed.
  *
  * Security: the socket is 0600 in a 0700 directory, and every connection is
  * checked with SO_PEERCRED besides: only root and the master's own user may
@@ -50,6 +52,8 @@ struct control_client {
 	uid_t			 uid;
 	enum client_state	 state;
 	enum control_op		 op;		/* CLIENT_WAITING: for what */
+	bool			 held;		/* its request waits for an
+						 * upgrade under way */
 	ev_io			 read_w;
 	ev_io			 write_w;
 	ev_timer		 timer_w;
@@ -306,6 +310,8 @@ client_free(struct control_client *c)
 		}
 	if (c->state == CLIENT_WAITING && c->op == CONTROL_RELOAD)
 		reload_forget(c);
+	if (c->state == CLIENT_WAITING && c->op == CONTROL_UPGRADE)
+		upgrade_forget(c);
 	ev_io_stop(cl.loop, &c->read_w);
 	ev_io_stop(cl.loop, &c->write_w);
 	ev_timer_stop(cl.loop, &c->timer_w);
@@ -664,6 +670,21 @@ do_sockets(struct control_client *c, const struct control_request *req)
 	c->npass = n;
 }
 
+/* How the upgrade answers a `clusterd upgrade` client when it fails (on
+ * success the new image answers, on the same connection). */
+static void
+upgrade_reply(void *c, int code, const char *text)
+{
+	control_reply(c, code, text);
+}
+
+static void
+do_upgrade(struct control_client *c, const struct control_request *req)
+{
+	log_notice("control: pid %ld: upgrade", (long)c->pid);
+	upgrade_request(upgrade_reply, c);	/* may answer at once */
+}
+
 /*
  * The one list of commands: the decoder checks a request against its row,
  * the dispatch runs the row's handler. A command that waits answers later
@@ -689,6 +710,7 @@ static const struct control_cmd {
 	[CONTROL_SCALE] = { "scale", ARG_COUNT, false, do_scale },
 	[CONTROL_SOCKETS] = { "sockets", ARG_NONE, false, do_sockets },
 	[CONTROL_EVENTS] = { "events", ARG_JSON, false, do_events },
+	[CONTROL_UPGRADE] = { "upgrade", ARG_NONE, true, do_upgrade },
 };
 #define NCONTROL_CMDS	(sizeof control_cmds / sizeof control_cmds[0])
 
@@ -820,6 +842,16 @@ client_request(struct control_client *c, const struct control_request *req)
 	const struct control_cmd *cmd = &control_cmds[req->cmd];
 
 	ev_timer_stop(cl.loop, &c->timer_w);
+	if (upgrade_running() && req->cmd != CONTROL_STATUS &&
+	    req->cmd != CONTROL_UPGRADE) {
+		/* Held, request line and all: after the upgrade the new image
+		 * (or this one, if it failed) takes it from there. */
+		log_info("control: pid %ld: %s waits for the upgrade",
+		    (long)c->pid, cmd->name);
+		c->held = true;
+		ev_io_stop(cl.loop, &c->read_w);
+		return;
+	}
 	if (cmd->waits) {
 		c->state = CLIENT_WAITING;
 		c->op = req->cmd;
@@ -862,4 +894,141 @@ control_stopped(void)
 			    MSG_DONTWAIT | MSG_NOSIGNAL);
 		client_free(c);
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Across an upgrade.                                                   */
+
+/*
+ * The listening socket (what queues in its backlog meanwhile, the new
+ * image accepts) and every connection: a `clusterd upgrade` waiting for
+ * its answer gets it from the new image, a held request is served there,
+ * a half-sent one goes on being read, a reply being written is finished.
+ */
+void
+control_dump(struct ustate *st)
+{
+	struct control_client *c;
+	int n = 0;
+
+	upgrade_put_fd(st, ctl.fd);
+	upgrade_put_str(st, ctl.path);
+	for (c = ctl.clients; c != NULL; c = c->next)
+		n++;
+	upgrade_put_u64(st, (uint64_t)n);
+	for (c = ctl.clients; c != NULL; c = c->next) {
+		upgrade_put_fd(st, c->fd);
+		upgrade_put_u64(st, (uint64_t)c->pid);
+		upgrade_put_u64(st, (uint64_t)c->uid);
+		upgrade_put_u64(st, (uint64_t)c->state);
+		upgrade_put_u64(st, (uint64_t)c->op);
+		upgrade_put_u64(st, c->held);
+		upgrade_put_mem(st, c->in, sizeof c->in);
+		upgrade_put_u64(st, c->inlen);
+		upgrade_put_mem(st, c->out.data ? c->out.data + c->out.off : "",
+		    c->out.len - c->out.off);
+	}
+}
+
+int
+control_restore(struct ustate *st)
+{
+	struct control_client *c, **tail = &ctl.clients;
+	void *out;
+	size_t outlen;
+	int n, i;
+
+	ctl.fd = upgrade_get_fd(st);
+	ctl.path = upgrade_get_str(st);
+	if (ctl.fd == -1)
+		return -EBADMSG;
+	ev_io_init(&ctl.accept_w, accept_cb, ctl.fd, EV_READ);
+	ev_io_start(cl.loop, &ctl.accept_w);
+	ev_timer_init(&ctl.retry_w, retry_cb, 1., 0.);
+	n = (int)upgrade_get_u64(st);
+	if (n < 0 || n > CONTROL_CLIENTS_MAX)
+		return -EBADMSG;
+	for (i = 0; i < n && !upgrade_get_failed(st); i++) {
+		if ((c = calloc(1, sizeof *c)) == NULL)
+			return -ENOMEM;
+		c->fd = upgrade_get_fd(st);
+		c->pid = (pid_t)upgrade_get_u64(st);
+		c->uid = (uid_t)upgrade_get_u64(st);
+		c->state = (enum client_state)upgrade_get_u64(st);
+		c->op = (enum control_op)upgrade_get_u64(st);
+		c->held = upgrade_get_u64(st) != 0;
+		upgrade_get_mem(st, c->in, sizeof c->in);
+		c->inlen = (size_t)upgrade_get_u64(st);
+		out = upgrade_get_blob(st, &outlen);
+		if (c->inlen > sizeof c->in)
+			c->inlen = 0;
+		ev_io_init(&c->read_w, read_cb, c->fd, EV_READ);
+		c->read_w.data = c;
+		ev_io_init(&c->write_w, write_cb, c->fd, EV_WRITE);
+		c->write_w.data = c;
+		ev_timer_init(&c->timer_w, timeout_cb, CONTROL_READ_TIMEOUT, 0.);
+		c->timer_w.data = c;
+		*tail = c;
+		tail = &c->next;
+		ctl.nclients++;
+		if (c->state == CLIENT_WRITING && out != NULL) {
+			struct buf b;
+
+			memset(&b, 0, sizeof b);
+			buf_append(&b, out, outlen);
+			/* client_send frames anew: keep the bytes as they are */
+			c->out = b;
+			ev_timer_set(&c->timer_w, CONTROL_WRITE_TIMEOUT, 0.);
+			ev_timer_start(cl.loop, &c->timer_w);
+			ev_io_start(cl.loop, &c->write_w);
+		} else if (c->state == CLIENT_READING && !c->held) {
+			ev_io_start(cl.loop, &c->read_w);
+			ev_timer_start(cl.loop, &c->timer_w);
+		} else if (c->state == CLIENT_WAITING) {
+			ev_io_start(cl.loop, &c->read_w);	/* its EOF */
+		}
+		free(out);
+		if (c->fd == -1)
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+void
+control_on_stop(void (*stop)(const char *))
+{
+	ctl.stop = stop;
+}
+
+/* The upgrade is over (done here, or failed in the old image): the held
+ * requests are served now, in the order they came. */
+void
+control_release(void)
+{
+	struct control_client *c, *next;
+	struct control_request req;
+	char msg[128];
+
+	for (c = ctl.clients; c != NULL; c = next) {
+		next = c->next;
+		if (!c->held)
+			continue;
+		c->held = false;
+		if (control_parse_request(c->in, c->inlen, &req, msg,
+		    sizeof msg) == 0)
+			client_request(c, &req);
+		else
+			client_reply_text(c, EXIT_USAGE, msg);
+	}
+}
+
+/* The new image is up: the `clusterd upgrade` clients hear it from it. */
+void
+control_upgraded(int code, const char *text)
+{
+	struct control_client *c;
+
+	for (c = ctl.clients; c != NULL; c = c->next)
+		if (c->state == CLIENT_WAITING && c->op == CONTROL_UPGRADE)
+			client_reply_text(c, code, text);
 }

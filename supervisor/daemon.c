@@ -649,3 +649,19 @@ daemon_logs(const struct config *c, bool follow_it)
 	}
 	return follow(path, fd, pos);
 }
+
+/* Across an upgrade: the pidfile's fd holds its lock. */
+void
+daemon_dump(struct ustate *st)
+{
+	upgrade_put_fd(st, pid_fd);
+	upgrade_put_str(st, pid_path);
+}
+
+int
+daemon_restore(struct ustate *st)
+{
+	pid_fd = upgrade_get_fd(st);
+	pid_path = upgrade_get_str(st);
+	return 0;
+}

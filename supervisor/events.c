@@ -196,6 +196,8 @@ refuse(int fd, const char *why)
  * answer's code now, then one line per event. fd is taken over (closed
  * here, also on failure). 0, or -EBUSY (too many readers), -ENOMEM.
  */
+static struct events_reader *reader_new(int fd, pid_t pid, bool json);
+
 int
 events_add(int fd, pid_t pid, bool json)
 {
@@ -206,11 +208,25 @@ events_add(int fd, pid_t pid, bool json)
 		    "readers");
 		return -EBUSY;
 	}
+	if ((r = reader_new(fd, pid, json)) == NULL) {
+		refuse(fd, "clusterd: the master is out of memory");
+		return -ENOMEM;
+	}
+	reader_queue(r, "0\n", 2);
+	log_info("events: pid %ld reads the event stream%s", (long)pid,
+	    json ? " (json)" : "");
+	return 0;
+}
+
+static struct events_reader *
+reader_new(int fd, pid_t pid, bool json)
+{
+	struct events_reader *r;
+
 	if ((r = calloc(1, sizeof *r)) == NULL ||
 	    (r->buf = malloc(EVENTS_BUF)) == NULL) {
 		free(r);
-		refuse(fd, "clusterd: the master is out of memory");
-		return -ENOMEM;
+		return NULL;
 	}
 	r->fd = fd;
 	r->pid = pid;
@@ -223,10 +239,57 @@ events_add(int fd, pid_t pid, bool json)
 	r->next = evs.readers;
 	evs.readers = r;
 	evs.nreaders++;
-	reader_queue(r, "0\n", 2);
-	log_info("events: pid %ld reads the event stream%s", (long)pid,
-	    json ? " (json)" : "");
-	return 0;
+	return r;
+}
+
+/* Across an upgrade: every reader with what it has not been sent yet, so
+ * its stream goes on (the upgrade event is in it). */
+void
+events_dump(struct ustate *st)
+{
+	struct events_reader *r;
+
+	upgrade_put_u64(st, (uint64_t)evs.nreaders);
+	for (r = evs.readers; r != NULL; r = r->next) {
+		upgrade_put_fd(st, r->fd);
+		upgrade_put_u64(st, (uint64_t)r->pid);
+		upgrade_put_u64(st, r->json);
+		upgrade_put_mem(st, r->buf + r->off, r->len - r->off);
+		upgrade_put_u64(st, r->dropped);
+	}
+}
+
+int
+events_restore(struct ustate *st)
+{
+	struct events_reader *r;
+	size_t len;
+	char *b;
+	int n, i, fd;
+	pid_t pid;
+	bool json;
+
+	n = (int)upgrade_get_u64(st);
+	if (n < 0 || n > EVENTS_READERS_MAX)
+		return -EBADMSG;
+	for (i = 0; i < n && !upgrade_get_failed(st); i++) {
+		fd = upgrade_get_fd(st);
+		pid = (pid_t)upgrade_get_u64(st);
+		json = upgrade_get_u64(st) != 0;
+		b = upgrade_get_blob(st, &len);
+		if (fd == -1 || len > EVENTS_BUF ||
+		    (r = reader_new(fd, pid, json)) == NULL) {
+			free(b);
+			if (fd != -1)
+				close(fd);
+			return -EBADMSG;
+		}
+		r->dropped = upgrade_get_u64(st);
+		if (len > 0)
+			reader_queue(r, b, len);
+		free(b);
+	}
+	return upgrade_get_failed(st) ? -EBADMSG : 0;
 }
 
 static void

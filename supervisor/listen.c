@@ -1500,3 +1500,159 @@ listen_adopt(struct config *c, char *err, size_t errlen)
 	store_state();
 	return r;
 }
+
+/* ------------------------------------------------------------------ */
+/* Across an upgrade: every listener with its sockets as they are (the  */
+/* reuseport group's order and its steering program live in the kernel */
+/* with the sockets), then the references of the config in force.      */
+
+int
+listen_index(const struct listener *l)
+{
+	const struct listener *p;
+	int i = 0;
+
+	for (p = cl.all; p != NULL; p = p->next, i++)
+		if (p == l)
+			return i;
+	return -1;
+}
+
+struct listener *
+listen_at(int i)
+{
+	struct listener *p;
+
+	for (p = cl.all; p != NULL && i > 0; p = p->next)
+		i--;
+	return i == 0 ? p : NULL;
+}
+
+void
+listen_dump(struct ustate *st)
+{
+	const struct config_listen *c;
+	struct listener *l;
+	int n = 0, i;
+
+	for (l = cl.all; l != NULL; l = l->next)
+		n++;
+	upgrade_put_u64(st, (uint64_t)n);
+	for (l = cl.all; l != NULL; l = l->next) {
+		c = &l->cfg;
+		upgrade_put_mem(st, c->name, sizeof c->name);
+		upgrade_put_str(st, c->address);
+		upgrade_put_u64(st, (uint64_t)c->family);
+		upgrade_put_mem(st, &c->addr, sizeof c->addr);
+		upgrade_put_u64(st, c->addrlen);
+		upgrade_put_str(st, c->path);
+		upgrade_put_u64(st, (uint64_t)c->backlog);
+		upgrade_put_u64(st, (uint64_t)c->sockets);
+		upgrade_put_u64(st, (uint64_t)(int64_t)c->socket_mode);
+		upgrade_put_u64(st, (uint64_t)c->socket_gid);
+		upgrade_put_u64(st, c->has_socket_group);
+		upgrade_put_u64(st, (uint64_t)c->line);
+		upgrade_put_u64(st, (uint64_t)l->nfds);
+		for (i = 0; i < l->nfds; i++)
+			upgrade_put_fd(st, l->fds[i]);
+		upgrade_put_u64(st, l->activated);
+		upgrade_put_u64(st, l->steer_ok);
+		upgrade_put_u64(st, l->steer_warned);
+		upgrade_put_u64(st, (uint64_t)l->ngroup);
+		for (i = 0; i < l->ngroup; i++) {
+			upgrade_put_u64(st, (uint64_t)(int64_t)l->group[i]);
+			upgrade_put_u64(st, l->group_ready[i]);
+		}
+		upgrade_put_u64(st, (uint64_t)l->sock_dev);
+		upgrade_put_u64(st, (uint64_t)l->sock_ino);
+		upgrade_put_u64(st, l->shut);
+	}
+	upgrade_put_u64(st, (uint64_t)cl.cfg->nlset);
+	for (i = 0; i < cl.cfg->nlset; i++)
+		upgrade_put_u64(st, (uint64_t)(int64_t)
+		    listen_index(cl.cfg->lset[i]));
+	/* systemd's fd store: what it holds stays; the new image goes on
+	 * keeping it in step. */
+	upgrade_put_u64(st, store.on);
+	upgrade_put_u64(st, store.full_logged);
+	upgrade_put_u64(st, (uint64_t)(int64_t)store.max);
+	upgrade_put_u64(st, (uint64_t)store.n);
+	upgrade_put_fd(st, store.state_fd);
+}
+
+/* Listeners in their old order (cl.all is built from the tail). */
+int
+listen_restore(struct ustate *st)
+{
+	struct config_listen *c;
+	struct listener *l, **tail = &cl.all;
+	int n, i, k, idx;
+
+	n = (int)upgrade_get_u64(st);
+	if (n < 0 || n > 4 * LISTEN_MAX)
+		return -EBADMSG;
+	for (k = 0; k < n && !upgrade_get_failed(st); k++) {
+		if ((l = calloc(1, sizeof *l)) == NULL)
+			return -ENOMEM;
+		*tail = l;
+		tail = &l->next;
+		c = &l->cfg;
+		upgrade_get_mem(st, c->name, sizeof c->name);
+		c->name[sizeof c->name - 1] = '\0';
+		c->address = upgrade_get_str(st);
+		c->family = (int)upgrade_get_u64(st);
+		upgrade_get_mem(st, &c->addr, sizeof c->addr);
+		c->addrlen = (socklen_t)upgrade_get_u64(st);
+		c->path = upgrade_get_str(st);
+		c->backlog = (int)upgrade_get_u64(st);
+		c->sockets = (enum listen_sockets)upgrade_get_u64(st);
+		c->socket_mode = (int)(int64_t)upgrade_get_u64(st);
+		c->socket_gid = (gid_t)upgrade_get_u64(st);
+		c->has_socket_group = upgrade_get_u64(st) != 0;
+		c->line = (int)upgrade_get_u64(st);
+		if (c->address == NULL)
+			return -EBADMSG;
+		l->nfds = (int)upgrade_get_u64(st);
+		if (l->nfds < 1 || l->nfds > WORKERS_MAX ||
+		    (l->fds = calloc((size_t)l->nfds, sizeof *l->fds)) == NULL)
+			return -EBADMSG;
+		for (i = 0; i < l->nfds; i++)
+			l->fds[i] = upgrade_get_fd(st);
+		l->activated = upgrade_get_u64(st) != 0;
+		l->steer_ok = upgrade_get_u64(st) != 0;
+		l->steer_warned = upgrade_get_u64(st) != 0;
+		l->ngroup = (int)upgrade_get_u64(st);
+		if (l->ngroup < 0 || l->ngroup > WORKERS_MAX)
+			return -EBADMSG;
+		if (l->ngroup > 0 && ((l->group = calloc((size_t)l->ngroup,
+		    sizeof *l->group)) == NULL || (l->group_ready = calloc(
+		    (size_t)l->ngroup, sizeof *l->group_ready)) == NULL))
+			return -ENOMEM;
+		for (i = 0; i < l->ngroup; i++) {
+			l->group[i] = (int)(int64_t)upgrade_get_u64(st);
+			l->group_ready[i] = upgrade_get_u64(st) != 0;
+		}
+		l->sock_dev = (dev_t)upgrade_get_u64(st);
+		l->sock_ino = (ino_t)upgrade_get_u64(st);
+		l->shut = upgrade_get_u64(st) != 0;
+	}
+	n = (int)upgrade_get_u64(st);
+	if (upgrade_get_failed(st) || n != cl.cfg->nlistens)
+		return -EBADMSG;
+	if ((cl.cfg->lset = calloc((size_t)n + 1, sizeof *cl.cfg->lset)) ==
+	    NULL)
+		return -ENOMEM;
+	cl.cfg->nlset = n;
+	for (i = 0; i < n; i++) {
+		idx = (int)(int64_t)upgrade_get_u64(st);
+		if ((cl.cfg->lset[i] = listen_at(idx)) == NULL)
+			return -EBADMSG;
+		listen_ref(cl.cfg->lset[i]);
+	}
+	store.on = upgrade_get_u64(st) != 0;
+	store.full_logged = upgrade_get_u64(st) != 0;
+	store.max = (int)(int64_t)upgrade_get_u64(st);
+	store.n = (int)upgrade_get_u64(st);
+	store.state_fd = upgrade_get_fd(st);
+	return upgrade_get_failed(st) ? -EBADMSG : 0;
+}

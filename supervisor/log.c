@@ -766,3 +766,11 @@ fatalx(int code, const char *fmt, ...)
 	fputc('\n', stderr);
 	exit(code);
 }
+
+/* The log file's path, NULL when the log is stderr (what an upgraded
+ * image opens again). */
+const char *
+log_file(void)
+{
+	return log_path;
+}

@@ -43,6 +43,7 @@ static int	 cmd_logs(const struct invocation *);
 static int	 cmd_top(const struct invocation *);
 static int	 cmd_list(const struct invocation *);
 static int	 cmd_events(const struct invocation *);
+static int	 cmd_upgrade(const struct invocation *);
 
 /*
  * Every command takes FILE, then nargs arguments, then at most one option
@@ -74,6 +75,8 @@ static const struct command {
 	    cmd_list },
 	{ "events",  "events FILE [--json]", 0, CMD_CLIENT, "--json", false,
 	    cmd_events },
+	{ "upgrade", "upgrade FILE", 0, CMD_CLIENT, NULL, false,
+	    cmd_upgrade },
 };
 #define NCOMMANDS	(sizeof commands / sizeof commands[0])
 
@@ -266,6 +269,14 @@ cmd_restart(const struct invocation *inv)
 	return daemon_start(c, cluster_run);
 }
 
+/* The answer comes from the new image, on the same connection: it
+ * arrives once the new binary runs the cluster. */
+static int
+cmd_upgrade(const struct invocation *inv)
+{
+	return client(inv->file, "upgrade", false, 0);
+}
+
 static int
 cmd_logs(const struct invocation *inv)
 {
@@ -370,8 +381,14 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		/* What an upgrading master asks a binary, and how it runs
+		 * the new one (upgrade.c). */
+		{ "upgrade-check", no_argument, NULL, 'C' },
+		{ "upgrade-resume", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
+
+	upgrade_init(argc, argv);
 
 	while ((ch = getopt_long(argc, argv, "+s:hV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -383,6 +400,10 @@ main(int argc, char **argv)
 		case 'V':
 			printf("clusterd %s\n", CLUSTERD_VERSION);
 			return EXIT_OK;
+		case 'C':
+			return upgrade_check_main();
+		case 'R':
+			return upgrade_resume_main(optarg);
 		default:
 			usage(stderr, EXIT_USAGE);
 		}

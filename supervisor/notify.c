@@ -588,3 +588,33 @@ notify_watchdog_start(void)
 	ev_timer_again(cl.loop, &ntf.sd_watchdog);
 	log_info("systemd watchdog: pinging every %.3fs", (double)usec / 2e6);
 }
+
+/* Across an upgrade: the inbound socket (what queued on it meanwhile is
+ * read by the new image) and its name, which every worker holds. The
+ * closer thread does not cross execve: a new one starts when needed. */
+void
+notify_dump(struct ustate *st)
+{
+	upgrade_put_fd(st, ntf.fd);
+	upgrade_put_str(st, ntf.name);
+	upgrade_put_u64(st, ntf.rights_off);
+}
+
+int
+notify_restore(struct ustate *st)
+{
+	char *name;
+
+	ntf.fd = upgrade_get_fd(st);
+	name = upgrade_get_str(st);
+	ntf.rights_off = upgrade_get_u64(st) != 0;
+	if (ntf.fd == -1 || name == NULL) {
+		free(name);
+		return -EBADMSG;
+	}
+	snprintf(ntf.name, sizeof ntf.name, "%s", name);
+	free(name);
+	ev_io_init(&ntf.io, notify_cb, ntf.fd, EV_READ);
+	ev_io_start(cl.loop, &ntf.io);
+	return 0;
+}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -178,4 +179,55 @@ output_flush(struct worker *w)
 			p->len = 0;
 		}
 	}
+}
+
+/* Across an upgrade: both pipes (what the worker wrote meanwhile waits
+ * in them), their partial lines and the last lines. */
+void
+output_dump(struct ustate *st, const struct worker *w)
+{
+	const struct output *o = &w->out;
+	int i;
+
+	for (i = 0; i < OUTPUT_NSTREAMS; i++) {
+		upgrade_put_fd(st, o->pipe[i].fd);
+		upgrade_put_mem(st, o->pipe[i].buf, o->pipe[i].len);
+	}
+	upgrade_put_mem(st, o->tail, sizeof o->tail);
+	upgrade_put_u64(st, (uint64_t)o->ntail);
+}
+
+int
+output_restore(struct ustate *st, struct worker *w)
+{
+	struct output *o = &w->out;
+	struct output_pipe *p;
+	size_t len;
+	char *b;
+	int i;
+
+	for (i = 0; i < OUTPUT_NSTREAMS; i++) {
+		p = &o->pipe[i];
+		p->fd = upgrade_get_fd(st);
+		p->len = 0;
+		b = upgrade_get_blob(st, &len);
+		if (b != NULL && len <= sizeof p->buf) {
+			memcpy(p->buf, b, len);
+			p->len = len;
+		}
+		free(b);
+	}
+	upgrade_get_mem(st, o->tail, sizeof o->tail);
+	o->ntail = (int)upgrade_get_u64(st);
+	if (upgrade_get_failed(st) || o->ntail < 0 || o->ntail > OUTPUT_TAIL)
+		return -EBADMSG;
+	for (i = 0; i < OUTPUT_NSTREAMS; i++) {
+		p = &o->pipe[i];
+		if (p->fd == -1)
+			continue;
+		ev_io_init(&p->w, output_cb, p->fd, EV_READ);
+		p->w.data = w;
+		ev_io_start(cl.loop, &p->w);
+	}
+	return 0;
 }

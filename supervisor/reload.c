@@ -415,6 +415,7 @@ reload_finish(bool ok, const char *why)
 	reply_all(r.waiters, &r.nwaiters, ok ? EXIT_OK : EXIT_FAILED,
 	    r.result);
 	reload_resume();	/* the coalesced one, if any */
+	upgrade_reload_done();	/* an upgrade that waited for it */
 }
 
 /*

@@ -1439,3 +1439,106 @@ slot_steer_refresh(void)
 	for (l = cl.all; l != NULL; l = l->next)
 		steer_update(l, ready, n);
 }
+
+/* ------------------------------------------------------------------ */
+/* Across an upgrade: the table as it stands, every slot's state, wanted */
+/* state, workers (by pid), counters and what was left of its timers.  */
+/* Nothing happens to a slot on the way: no event, no transition.      */
+
+void
+slot_dump(struct ustate *st)
+{
+	struct slot *s;
+	int i, k;
+
+	upgrade_put_u64(st, (uint64_t)sl.nslots);
+	upgrade_put_u64(st, (uint64_t)sl.wanted);
+	upgrade_put_u64(st, sl.failfast);
+	upgrade_put_u64(st, sl.steer_off);
+	upgrade_put_u64(st, (uint64_t)(int64_t)sl.recycling);
+	upgrade_put_dbl(st, sl.epoch);
+	for (i = 0; i < sl.nslots; i++) {
+		s = sl.slots[i];
+		upgrade_put_u64(st, (uint64_t)s->state);
+		upgrade_put_u64(st, s->want_up);
+		upgrade_put_u64(st, s->want_gen);
+		upgrade_put_u64(st, s->gen_waiting);
+		upgrade_put_u64(st, s->renew);
+		upgrade_put_u64(st, s->cur ? (uint64_t)s->cur->pid : 0);
+		upgrade_put_u64(st, s->incoming ? (uint64_t)s->incoming->pid :
+		    0);
+		upgrade_put_u64(st, s->restarts);
+		upgrade_put_dbl(st, s->backoff);
+		upgrade_put_mem(st, s->last_exit, sizeof s->last_exit);
+		for (k = 0; k < RECYCLE_NREASONS; k++)
+			upgrade_put_u64(st, s->recycles[k]);
+		upgrade_put_dbl(st, s->cpu_dead);
+		upgrade_put_mem(st, s->last_replace, sizeof s->last_replace);
+		upgrade_put_timer(st, &s->backoff_w);
+		upgrade_put_timer(st, &s->drain_w);
+		upgrade_put_dbl(st, s->drain_until);
+		upgrade_put_mem(st, s->tail, sizeof s->tail);
+		upgrade_put_u64(st, (uint64_t)s->ntail);
+	}
+}
+
+static struct worker *
+worker_of(uint64_t pid, bool *bad)
+{
+	struct worker *w;
+
+	if (pid == 0)
+		return NULL;
+	if ((w = worker_find_pid((pid_t)pid)) == NULL)
+		*bad = true;
+	return w;
+}
+
+int
+slot_restore(struct ustate *st)
+{
+	struct slot *s;
+	bool bad = false;
+	int n, i, k;
+
+	n = (int)upgrade_get_u64(st);
+	if (n < 0 || n > WORKERS_MAX || grow(n, cl.generation) < 0)
+		return -EBADMSG;
+	sl.wanted = (int)upgrade_get_u64(st);
+	sl.failfast = upgrade_get_u64(st) != 0;
+	sl.steer_off = upgrade_get_u64(st) != 0;
+	sl.recycling = (int)(int64_t)upgrade_get_u64(st);
+	sl.epoch = upgrade_get_dbl(st);
+	if (sl.recycling < -1 || sl.recycling >= n)
+		bad = true;
+	for (i = 0; i < n && !upgrade_get_failed(st); i++) {
+		s = sl.slots[i];
+		s->state = (enum slot_state)upgrade_get_u64(st);
+		s->want_up = upgrade_get_u64(st) != 0;
+		s->want_gen = (unsigned)upgrade_get_u64(st);
+		s->gen_waiting = upgrade_get_u64(st) != 0;
+		s->renew = upgrade_get_u64(st) != 0;
+		s->cur = worker_of(upgrade_get_u64(st), &bad);
+		s->incoming = worker_of(upgrade_get_u64(st), &bad);
+		s->restarts = (unsigned)upgrade_get_u64(st);
+		s->backoff = upgrade_get_dbl(st);
+		upgrade_get_mem(st, s->last_exit, sizeof s->last_exit);
+		s->last_exit[sizeof s->last_exit - 1] = '\0';
+		for (k = 0; k < RECYCLE_NREASONS; k++)
+			s->recycles[k] = (unsigned long)upgrade_get_u64(st);
+		s->cpu_dead = upgrade_get_dbl(st);
+		upgrade_get_mem(st, s->last_replace, sizeof s->last_replace);
+		s->last_replace[sizeof s->last_replace - 1] = '\0';
+		upgrade_get_timer(st, &s->backoff_w);
+		upgrade_get_timer(st, &s->drain_w);
+		s->drain_until = upgrade_get_dbl(st);
+		upgrade_get_mem(st, s->tail, sizeof s->tail);
+		s->ntail = (int)upgrade_get_u64(st);
+		if (s->state >= SLOT_NSTATES || s->ntail < 0 ||
+		    s->ntail > OUTPUT_TAIL)
+			bad = true;
+		else if (s->state == SLOT_READY)
+			life_arm(s);	/* max_lifetime: the same grid */
+	}
+	return bad || upgrade_get_failed(st) ? -EBADMSG : 0;
+}

@@ -412,6 +412,8 @@ chld_cb(struct ev_loop *loop, ev_signal *sw, int revents)
 	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0)
 		if ((w = worker_find_pid(pid)) != NULL)
 			child_exited(w, status, &ru);
+		else
+			upgrade_child_exited(pid, status);
 }
 
 static void
@@ -499,4 +501,128 @@ worker_cpu(pid_t pid)
 	    "%llu %llu %llu %llu", &ut, &st, &cut, &cst) != 4)
 		return 0;
 	return (double)(ut + st + cut + cst) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* ------------------------------------------------------------------ */
+/* Across an upgrade: every live process with its deadlines (what was    */
+/* left of each timer) and its output pipe. The new image watches the   */
+/* same pids; what exited meanwhile is a zombie it reaps at once.        */
+
+void
+worker_dump(struct ustate *st)
+{
+	struct worker *w;
+	int n = 0, i;
+
+	upgrade_put_u64(st, (uint64_t)wk.nkilled);
+	upgrade_put_u64(st, wk.leftovers);
+	for (w = wk.all; w != NULL; w = w->next)
+		n++;
+	upgrade_put_u64(st, (uint64_t)n);
+	for (w = wk.all; w != NULL; w = w->next) {
+		upgrade_put_u64(st, (uint64_t)w->pid);
+		upgrade_put_u64(st, (uint64_t)w->slot);
+		upgrade_put_u64(st, w->generation);
+		upgrade_put_dbl(st, w->started);
+		upgrade_put_dbl(st, w->ready_at);
+		upgrade_put_dbl(st, w->last_watchdog);
+		upgrade_put_dbl(st, w->stop_sent);
+		upgrade_put_u64(st, w->stopping);
+		upgrade_put_u64(st, w->killed);
+		upgrade_put_u64(st, w->hung);
+		upgrade_put_mem(st, w->status, sizeof w->status);
+		upgrade_put_u64(st, (uint64_t)w->ready);
+		upgrade_put_u64(st, (uint64_t)w->stop_signal);
+		upgrade_put_dbl(st, w->ready_delay);
+		upgrade_put_dbl(st, w->ready_timeout);
+		upgrade_put_dbl(st, w->stop_timeout);
+		upgrade_put_dbl(st, w->watchdog);
+		upgrade_put_u64(st, w->max_memory);
+		upgrade_put_dbl(st, w->max_lifetime);
+		/* ready = listen or fd, still starting: watched again. */
+		upgrade_put_u64(st, ev_is_active(&w->rd.check_w) ||
+		    ev_is_active(&w->rd.fd_w));
+		upgrade_put_fd(st, ev_is_active(&w->rd.fd_w) ? w->rd.fd : -1);
+		upgrade_put_timer(st, &w->ready_w);
+		upgrade_put_timer(st, &w->deadline_w);
+		upgrade_put_timer(st, &w->watchdog_w);
+		upgrade_put_timer(st, &w->stop_w);
+		upgrade_put_u64(st, (uint64_t)w->nlset);
+		for (i = 0; i < w->nlset; i++)
+			upgrade_put_u64(st, (uint64_t)(int64_t)
+			    listen_index(w->lset[i]));
+		output_dump(st, w);
+	}
+}
+
+int
+worker_restore(struct ustate *st)
+{
+	struct worker *w, **tail = &wk.all;
+	int n, i, k, ready_fd;
+	bool watched;
+
+	wk.nkilled = (int)upgrade_get_u64(st);
+	wk.leftovers = upgrade_get_u64(st) != 0;
+	n = (int)upgrade_get_u64(st);
+	if (n < 0 || n > 16 * WORKERS_MAX)
+		return -EBADMSG;
+	for (k = 0; k < n && !upgrade_get_failed(st); k++) {
+		if ((w = calloc(1, sizeof *w)) == NULL)
+			return -ENOMEM;
+		*tail = w;
+		tail = &w->next;
+		w->out.pipe[OUTPUT_STDOUT].fd = w->out.pipe[OUTPUT_STDERR].fd =
+		    w->rd.fd = -1;
+		w->pid = (pid_t)upgrade_get_u64(st);
+		w->slot = (int)upgrade_get_u64(st);
+		w->generation = (unsigned)upgrade_get_u64(st);
+		w->started = upgrade_get_dbl(st);
+		w->ready_at = upgrade_get_dbl(st);
+		w->last_watchdog = upgrade_get_dbl(st);
+		w->stop_sent = upgrade_get_dbl(st);
+		w->stopping = upgrade_get_u64(st) != 0;
+		w->killed = upgrade_get_u64(st) != 0;
+		w->hung = upgrade_get_u64(st) != 0;
+		upgrade_get_mem(st, w->status, sizeof w->status);
+		w->status[sizeof w->status - 1] = '\0';
+		w->ready = (enum ready_mode)upgrade_get_u64(st);
+		w->stop_signal = (int)upgrade_get_u64(st);
+		w->ready_delay = upgrade_get_dbl(st);
+		w->ready_timeout = upgrade_get_dbl(st);
+		w->stop_timeout = upgrade_get_dbl(st);
+		w->watchdog = upgrade_get_dbl(st);
+		w->max_memory = upgrade_get_u64(st);
+		w->max_lifetime = upgrade_get_dbl(st);
+		watched = upgrade_get_u64(st) != 0;
+		ready_fd = upgrade_get_fd(st);
+		ev_timer_init(&w->ready_w, ready_cb, 0., 0.);
+		ev_timer_init(&w->deadline_w, deadline_cb, 0., 0.);
+		ev_timer_init(&w->watchdog_w, watchdog_cb, 0., 0.);
+		ev_timer_init(&w->stop_w, stop_cb, 0., 0.);
+		w->ready_w.data = w->deadline_w.data =
+		    w->watchdog_w.data = w->stop_w.data = w;
+		upgrade_get_timer(st, &w->ready_w);
+		upgrade_get_timer(st, &w->deadline_w);
+		upgrade_get_timer(st, &w->watchdog_w);
+		upgrade_get_timer(st, &w->stop_w);
+		w->nlset = (int)upgrade_get_u64(st);
+		if (w->pid <= 0 || w->nlset < 0 || w->nlset > LISTEN_MAX ||
+		    (w->lset = calloc((size_t)w->nlset + 1,
+		    sizeof *w->lset)) == NULL)
+			return -EBADMSG;
+		for (i = 0; i < w->nlset; i++) {
+			if ((w->lset[i] = listen_at((int)(int64_t)
+			    upgrade_get_u64(st))) == NULL)
+				return -EBADMSG;
+			listen_ref(w->lset[i]);
+		}
+		if (output_restore(st, w) < 0)
+			return -EBADMSG;
+		if (watched)
+			readiness_watch(wk.loop, w, ready_fd);
+		else if (ready_fd != -1)
+			close(ready_fd);
+	}
+	return 0;
 }

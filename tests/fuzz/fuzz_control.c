@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	} else if (r == 0) {
 		if (nl == NULL || (int)req.cmd < CONTROL_STATUS ||
-		    req.cmd > CONTROL_EVENTS)
+		    req.cmd > CONTROL_UPGRADE)
 			abort();
 		if (req.cmd == CONTROL_SCALE &&
 		    (req.scale < -WORKERS_MAX || req.scale > WORKERS_MAX ||

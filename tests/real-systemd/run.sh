@@ -207,6 +207,8 @@ ct journalctl -u "$U" --no-pager -o cat | grep -iE "watchdog" | head -3 | sed 's
 ct rm -f "/etc/systemd/system/$U.d/watchdog.conf"
 ct systemctl daemon-reload
 
+. "$ROOT/tests/real-systemd/upgrade.sh"
+
 # systemctl stop with a request in flight: SIGTERM reaches the master only
 # (KillMode=mixed), it closes its sockets and the workers drain.
 curl -s --max-time 10 -o "$W/slow.body" -w '%{http_code}' \
