@@ -796,6 +796,7 @@ void	 json_buf_str(struct buf *, const char *);	/* NULL: null */
 /* top.c, list.c: the commands for people watching. */
 int	 top_run(const char *socket_path, const char *file);
 int	 list_run(bool json);
+/* "2m05s", "3.1M": how status, top and list show a duration and a size. */
 void	 list_fmt_duration(double seconds, char *buf, size_t len);
 void	 list_fmt_size(uint64_t bytes, char *buf, size_t len);
 

@@ -74,6 +74,63 @@ cgroup_cpus(const char *root, const char *rel, bool v1)
 	return best;
 }
 
+/* Whether the comma-separated controller list ctl names c. */
+static bool
+has_controller(const char *ctl, const char *c)
+{
+	size_t n = strlen(c);
+
+	for (; ctl != NULL && *ctl != '\0'; ctl = strchr(ctl, ',')) {
+		if (*ctl == ',')
+			ctl++;
+		if (strncmp(ctl, c, n) == 0 && (ctl[n] == ',' || ctl[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/* fn(controllers, path) for each line of /proc/self/cgroup: "0::/path"
+ * (v2: no controllers), "4:cpu,cpuacct:/path" (v1). */
+static void
+cgroup_each(void (*fn)(const char *ctl, const char *rel, void *), void *arg)
+{
+	char	*line = NULL, *rel, *ctl;
+	size_t	 linesz = 0;
+	FILE	*fp;
+
+	if ((fp = fopen("/proc/self/cgroup", "re")) == NULL)
+		return;
+	while (getline(&line, &linesz, fp) > 0) {
+		line[strcspn(line, "\n")] = '\0';
+		if ((ctl = strchr(line, ':')) == NULL ||
+		    (rel = strchr(ctl + 1, ':')) == NULL)
+			continue;
+		*rel++ = '\0';
+		fn(ctl + 1, rel, arg);
+	}
+	free(line);
+	fclose(fp);
+}
+
+/* The smallest CPU quota over the hierarchies into *(int *)arg. */
+static void
+cpu_quota_of(const char *ctl, const char *rel, void *arg)
+{
+	int *quota = arg, q = 0;
+
+	if (*ctl == '\0') {
+		q = cgroup_cpus("/sys/fs/cgroup", rel, false);
+		if (q == 0)
+			q = cgroup_cpus("/sys/fs/cgroup/unified", rel, false);
+	} else if (has_controller(ctl, "cpu")) {
+		q = cgroup_cpus("/sys/fs/cgroup/cpu", rel, true);
+		if (q == 0)
+			q = cgroup_cpus("/sys/fs/cgroup/cpu,cpuacct", rel, true);
+	}
+	if (q > 0 && (*quota == 0 || q < *quota))
+		*quota = q;
+}
+
 /*
  * CPUs this process may use: its affinity mask, capped by a cgroup CPU
  * quota (cgroup v2 cpu.max, or v1 cpu.cfs_quota_us), which is what limits a
@@ -84,10 +141,7 @@ cpus_available(void)
 {
 	cpu_set_t	*set;
 	size_t		 size;
-	FILE		*fp;
-	char		*line = NULL, *rel, *ctl;
-	size_t		 linesz = 0;
-	int		 ncpu = 0, n, q, quota = 0;
+	int		 ncpu = 0, n, quota = 0;
 
 	for (n = 1024; n <= 1 << 20 && ncpu == 0; n *= 2) {
 		if ((set = CPU_ALLOC(n)) == NULL)
@@ -103,45 +157,7 @@ cpus_available(void)
 	if (ncpu <= 0 && (ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN)) <= 0)
 		ncpu = 1;
 
-	/* Lines of /proc/self/cgroup: "0::/path" (v2), "4:cpu,cpuacct:/p" */
-	if ((fp = fopen("/proc/self/cgroup", "re")) != NULL) {
-		while (getline(&line, &linesz, fp) > 0) {
-			line[strcspn(line, "\n")] = '\0';
-			if ((ctl = strchr(line, ':')) == NULL ||
-			    (rel = strchr(ctl + 1, ':')) == NULL)
-				continue;
-			*rel++ = '\0';
-			ctl++;
-			q = 0;
-			if (*ctl == '\0') {
-				q = cgroup_cpus("/sys/fs/cgroup", rel, false);
-				if (q == 0)
-					q = cgroup_cpus(
-					    "/sys/fs/cgroup/unified", rel,
-					    false);
-			} else {
-				char	*tok, *save = NULL;
-
-				for (tok = strtok_r(ctl, ",", &save);
-				    tok != NULL;
-				    tok = strtok_r(NULL, ",", &save))
-					if (strcmp(tok, "cpu") == 0)
-						break;
-				if (tok != NULL) {
-					q = cgroup_cpus("/sys/fs/cgroup/cpu",
-					    rel, true);
-					if (q == 0)
-						q = cgroup_cpus(
-						    "/sys/fs/cgroup/cpu,cpuacct",
-						    rel, true);
-				}
-			}
-			if (q > 0 && (quota == 0 || q < quota))
-				quota = q;
-		}
-		free(line);
-		fclose(fp);
-	}
+	cgroup_each(cpu_quota_of, &quota);
 	if (quota > 0 && quota < ncpu)
 		ncpu = quota;
 	return ncpu < 1 ? 1 : ncpu;
@@ -189,6 +205,20 @@ cgroup_room(const char *root, const char *rel, const char *limit,
 	}
 }
 
+/* The least memory room over the hierarchies into *(long long *)arg. */
+static void
+mem_room_of(const char *ctl, const char *rel, void *arg)
+{
+	if (*ctl == '\0') {
+		cgroup_room("/sys/fs/cgroup", rel, "memory.max",
+		    "memory.current", arg);
+		cgroup_room("/sys/fs/cgroup/unified", rel, "memory.max",
+		    "memory.current", arg);
+	} else if (has_controller(ctl, "memory"))
+		cgroup_room("/sys/fs/cgroup/memory", rel,
+		    "memory.limit_in_bytes", "memory.usage_in_bytes", arg);
+}
+
 /*
  * Bytes of memory this process may still use: the least room its memory
  * cgroups leave (v2 memory.max - memory.current, v1 memory.limit_in_bytes
@@ -198,35 +228,14 @@ cgroup_room(const char *root, const char *rel, const char *limit,
 uint64_t
 mem_headroom(bool *limited)
 {
-	char		*line = NULL, *ctl, *rel;
+	char		*line = NULL;
 	size_t		 linesz = 0;
 	FILE		*fp;
 	long long	 best = -1, kb;
 
 	*limited = false;
-	/* Lines of /proc/self/cgroup: "0::/path" (v2), "4:memory:/p" (v1) */
-	if ((fp = fopen("/proc/self/cgroup", "re")) != NULL) {
-		while (getline(&line, &linesz, fp) > 0) {
-			line[strcspn(line, "\n")] = '\0';
-			if ((ctl = strchr(line, ':')) == NULL ||
-			    (rel = strchr(ctl + 1, ':')) == NULL)
-				continue;
-			*rel++ = '\0';
-			ctl++;
-			if (*ctl == '\0') {
-				cgroup_room("/sys/fs/cgroup", rel, "memory.max",
-				    "memory.current", &best);
-				cgroup_room("/sys/fs/cgroup/unified", rel,
-				    "memory.max", "memory.current", &best);
-			} else if (strcmp(ctl, "memory") == 0)
-				cgroup_room("/sys/fs/cgroup/memory", rel,
-				    "memory.limit_in_bytes",
-				    "memory.usage_in_bytes", &best);
-		}
-		fclose(fp);
-	}
+	cgroup_each(mem_room_of, &best);
 	if (best >= 0) {
-		free(line);
 		*limited = true;
 		return (uint64_t)best;
 	}

@@ -11,34 +11,6 @@
 
 #include "clusterd.h"
 
-static void
-fmt_duration(double s, char *buf, size_t len)
-{
-	long t = s < 0 ? 0 : (long)s;
-
-	if (t < 60)
-		snprintf(buf, len, "%lds", t);
-	else if (t < 3600)
-		snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
-	else if (t < 86400)
-		snprintf(buf, len, "%ldh%02ldm", t / 3600, t % 3600 / 60);
-	else
-		snprintf(buf, len, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
-}
-
-static void
-fmt_size(uint64_t b, char *buf, size_t len)
-{
-	if (b == 0)
-		snprintf(buf, len, "-");
-	else if (b < 1024 * 1024)
-		snprintf(buf, len, "%.0fK", (double)b / 1024);
-	else if (b < 1024ULL * 1024 * 1024)
-		snprintf(buf, len, "%.1fM", (double)b / (1024 * 1024));
-	else
-		snprintf(buf, len, "%.2fG", (double)b / (1024 * 1024 * 1024));
-}
-
 static bool
 is_control(unsigned char c)
 {
@@ -221,7 +193,7 @@ status_text(struct buf *b, const struct slot_row *rows, int n)
 	char up[32], rss[32], state[48], queue[16], cpu[32];
 	int i;
 
-	fmt_duration(ev_now(cl.loop) - cl.started, up, sizeof up);
+	list_fmt_duration(ev_now(cl.loop) - cl.started, up, sizeof up);
 	buf_text_str(b, cl.cfg->name);
 	buf_printf(b, ": master %ld, up %s, generation %u, %d/%d workers "
 	    "ready (%s%s)\n", (long)cl.master_pid, up, cl.generation,
@@ -244,8 +216,8 @@ status_text(struct buf *b, const struct slot_row *rows, int n)
 		if (r->pid) {
 			snprintf(pid, sizeof pid, "%ld", (long)r->pid);
 			snprintf(gen, sizeof gen, "%u", r->generation);
-			fmt_duration(r->uptime, up, sizeof up);
-			fmt_size(r->rss, rss, sizeof rss);
+			list_fmt_duration(r->uptime, up, sizeof up);
+			list_fmt_size(r->rss, rss, sizeof rss);
 		} else {
 			snprintf(pid, sizeof pid, "-");
 			snprintf(gen, sizeof gen, "-");
