@@ -518,6 +518,8 @@ void	 readiness_unwatch(struct ev_loop *, struct worker *);
 /* ready = listen: what the master could and could not see, for the
  * ready_timeout message. */
 const char *readiness_explain(const struct worker *);
+/* The fields of a /proc stat file after the command name, in buf. */
+const char *proc_stat_fields(const char *path, char *buf, size_t len);
 /* One look: 1 when pid or a process of its group waits on every socket
  * of inos (an epoll set holds it, or a thread blocks in accept on it), 0
  * if not, with what was seen in why; -errno when /proc says nothing. */

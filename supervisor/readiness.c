@@ -130,25 +130,38 @@ look_epoll(struct look *lk, pid_t pid, const char *fd)
 	fclose(f);
 }
 
-/* R, S, D, ... from /proc/PID/task/TID/stat (after the last ')'), or 0. */
-static char
-thread_state(pid_t pid, const char *tid)
+/* The fields of a /proc .../stat file after the command name (which may
+ * hold spaces and parentheses): " S 1 ...", in buf; NULL if unreadable. */
+const char *
+proc_stat_fields(const char *path, char *buf, size_t len)
 {
-	char path[320], buf[512], *p;
+	char *p;
 	ssize_t n;
 	int f;
 
-	snprintf(path, sizeof path, "/proc/%ld/task/%s/stat", (long)pid, tid);
 	if ((f = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	n = read(f, buf, sizeof buf - 1);
+		return NULL;
+	n = read(f, buf, len - 1);
 	close(f);
 	if (n <= 0)
-		return 0;
+		return NULL;
 	buf[n] = '\0';
 	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return NULL;
+	return p + 1;
+}
+
+/* R, S, D, ... from /proc/PID/task/TID/stat, or 0. */
+static char
+thread_state(pid_t pid, const char *tid)
+{
+	char path[320], buf[512];
+	const char *p;
+
+	snprintf(path, sizeof path, "/proc/%ld/task/%s/stat", (long)pid, tid);
+	if ((p = proc_stat_fields(path, buf, sizeof buf)) == NULL)
 		return 0;
-	return p[2];
+	return p[1];
 }
 
 /* /proc/PID/task/TID/syscall of a blocked thread: "288 0x3 ...", the

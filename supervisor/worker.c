@@ -483,21 +483,12 @@ double
 worker_cpu(pid_t pid)
 {
 	unsigned long long ut, st, cut, cst;
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	int fd;
+	char path[64], buf[1024];
+	const char *p;
 
 	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* After the command name, which may hold spaces and parentheses. */
-	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	if ((p = proc_stat_fields(path, buf, sizeof buf)) == NULL ||
+	    sscanf(p, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
 	    "%llu %llu %llu %llu", &ut, &st, &cut, &cst) != 4)
 		return 0;
 	return (double)(ut + st + cut + cst) / (double)sysconf(_SC_CLK_TCK);
