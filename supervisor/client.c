@@ -367,7 +367,7 @@ take_rights(struct msghdr *m, int **fds, int *n)
  * master runs, -1: it runs but gave none), else the exit code.
  */
 int
-control_take_sockets(const char *path, int *ret_n)
+control_take_sockets(const char *path, int slots, double wait, int *ret_n)
 {
 	union {
 		struct cmsghdr	 h;
@@ -377,7 +377,7 @@ control_take_sockets(const char *path, int *ret_n)
 	struct msghdr m;
 	struct iovec iov;
 	size_t have = 0, cap = 0;
-	double deadline = now_mono() + CONTROL_CLI_TIMEOUT;
+	double deadline = now_mono() + CONTROL_CLI_TIMEOUT + wait;
 	int fd, r, *fds = NULL, nfds = 0, code = -1;
 	pid_t peer;
 	ssize_t n;
@@ -392,7 +392,11 @@ control_take_sockets(const char *path, int *ret_n)
 		close(fd);
 		return r;
 	}
-	snprintf(line, sizeof line, CONTROL_VERSION " sockets\n");
+	if (slots > 0)
+		snprintf(line, sizeof line, CONTROL_VERSION " sockets %d\n",
+		    slots);
+	else
+		snprintf(line, sizeof line, CONTROL_VERSION " sockets\n");
 	if (write_all(fd, line, strlen(line)) < 0) {
 		close(fd);
 		return EXIT_OK;		/* it went away: bind anew */
@@ -400,7 +404,7 @@ control_take_sockets(const char *path, int *ret_n)
 	for (r = 0;;) {
 		if (!wait_readable(fd, deadline)) {
 			fprintf(stderr, "clusterd: no answer from the master "
-			    "within %ds\n", CONTROL_CLI_TIMEOUT);
+			    "within %.0fs\n", CONTROL_CLI_TIMEOUT + wait);
 			r = EXIT_FAILED;
 			break;
 		}
@@ -433,8 +437,11 @@ control_take_sockets(const char *path, int *ret_n)
 	if (text != NULL)
 		text[have] = '\0';
 	if (r == 0 && (text == NULL || (p = strchr(text, '\n')) == NULL ||
-	    sscanf(text, "%d", &code) != 1))
+	    sscanf(text, "%d", &code) != 1)) {
+		fprintf(stderr, "clusterd: the master closed the connection "
+		    "without handing over its sockets\n");
 		r = EXIT_FAILED;
+	}
 	if (r == 0 && code != EXIT_OK) {
 		/* An older master, or one that is stopping: bind anew. */
 		fprintf(stderr, "clusterd: the master did not hand over its "

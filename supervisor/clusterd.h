@@ -445,6 +445,9 @@ int	 listen_check(struct listener *, int slot);
  * process but the master holds the slot's socket. */
 int	 listen_repair(struct listener *, int slot);
 void	 listen_close_slot(struct listener *, int slot);
+/* A per-worker listener of the config in force has a socket at a slot
+ * from n up. */
+bool	 listen_slots_from(int n);
 int	 listen_queued(const struct listener *, int slot);
 int	 listen_requeue(struct listener *, int slot);
 int	 listen_migrate_req(void);
@@ -661,6 +664,7 @@ void	 control_close(void);
  * during the drain, cut what is left of it). */
 void	 control_on_stop_now(void (*stop_now)(const char *why));
 void	 control_stopped(void);		/* master about to exit */
+void	 control_slots_changed(void);	/* a slot's socket closed */
 /* The request decoder, no I/O (exported for tests/fuzz/fuzz_control.c).
  * cmd indexes the command table. */
 enum control_op {
@@ -676,7 +680,8 @@ struct control_request {
 	enum control_op		 cmd;
 	bool			 json;		/* CONTROL_STATUS: "status json" */
 	bool			 now;		/* CONTROL_STOP: "stop now" */
-	int			 scale;		/* CONTROL_SCALE: N, +N or -N */
+	int			 scale;		/* CONTROL_SCALE: N, +N or -N;
+						 * CONTROL_SOCKETS: N or 0 */
 	bool			 relative;	/* +N or -N */
 	char			 arg[16];	/* CONTROL_SCALE: as sent */
 };
@@ -760,9 +765,12 @@ void	 events_stop(const char *phase, const char *why);
 int	 control_command(const char *socket_path, const char *request,
 	    bool wait_exit, double timeout);
 /* `clusterd restart`: the running master's listening sockets, handed to
- * listen_inherit. EXIT_OK, or the exit code with the reason printed;
- * *ret_n 0 when no master runs. */
-int	 control_take_sockets(const char *socket_path, int *ret_n);
+ * listen_inherit. slots: the new master's worker count (the old one
+ * drains its slots from there up first; wait: how long that may take
+ * beyond CONTROL_CLI_TIMEOUT), 0 for all sockets at once. EXIT_OK, or
+ * the exit code with the reason printed; *ret_n 0 when no master runs. */
+int	 control_take_sockets(const char *socket_path, int slots,
+	    double wait, int *ret_n);
 
 /* A quiet request for programs (top, list): connect, check that the
  * peer is root or trust_uid (only trust_uid: exact), send request, read

@@ -11,7 +11,10 @@
  * prints TEXT (stdout for 0, else stderr) and exits with it. Commands:
  * `status`, `status json`, `reload`, `stop`, `stop now`, `scale N|+N|-N`,
  * `sockets` (for `clusterd restart`: the answer carries the listening
- * sockets as SCM_RIGHTS, SCM_MAX_FD per byte from its first byte on).
+ * sockets as SCM_RIGHTS, SCM_MAX_FD per byte from its first byte on);
+ * `sockets N` says the master to come runs N workers: the slots from N up
+ * are scaled down first (they drain) and the answer waits for their
+ * sockets to close.
  * `reload` answers when the roll is done; `stop` answers right before the
  * master exits and the connection closes when it is gone. `events`
  * (`events json`) answers 0 at once, then the connection is events.c's:
@@ -62,6 +65,7 @@ struct control_client {
 	struct buf		 out;
 	int			*pass;		/* fds to send with the reply */
 	int			 npass, passed;
+	int			 slots;		/* `sockets N` waiting: N */
 	struct control_client	*next;
 };
 
@@ -74,6 +78,7 @@ static struct {
 	int			 nclients;
 	void			(*stop)(const char *why);	/* `stop` */
 	void			(*stop_now)(const char *why);	/* --now */
+	ev_timer		 check_w;	/* sockets N restored: look */
 } ctl = { .fd = -1 };
 
 static void	 accept_cb(struct ev_loop *, ev_io *, int);
@@ -81,6 +86,7 @@ static void	 retry_cb(struct ev_loop *, ev_timer *, int);
 static void	 read_cb(struct ev_loop *, ev_io *, int);
 static void	 write_cb(struct ev_loop *, ev_io *, int);
 static void	 timeout_cb(struct ev_loop *, ev_timer *, int);
+static void	 check_cb(struct ev_loop *, ev_timer *, int);
 static void	 client_free(struct control_client *);
 static void	 client_request(struct control_client *,
 		    const struct control_request *);
@@ -149,6 +155,7 @@ control_listen(const char *path, void (*stop)(const char *),
 	ev_io_init(&ctl.accept_w, accept_cb, fd, EV_READ);
 	ev_io_start(cl.loop, &ctl.accept_w);
 	ev_timer_init(&ctl.retry_w, retry_cb, 1., 0.);
+	ev_timer_init(&ctl.check_w, check_cb, 0., 0.);
 	return 0;
 
 fail_unlink:
@@ -642,16 +649,11 @@ do_events(struct control_client *c, const struct control_request *req)
  * Our own stop then leaves the unix: files alone.
  */
 static void
-do_sockets(struct control_client *c, const struct control_request *req)
+hand_over(struct control_client *c)
 {
 	struct buf b;
 	int *fds = NULL, n = 0;
 
-	if (cl.phase == PHASE_STOPPING) {
-		client_reply_text(c, EXIT_FAILED, "clusterd: the cluster is "
-		    "stopping: its sockets are closed");
-		return;
-	}
 	memset(&b, 0, sizeof b);
 	if (listen_handover(&b, &fds, &n) < 0 || b.overflow ||
 	    (size_t)n > b.len * 253) {
@@ -668,6 +670,63 @@ do_sockets(struct control_client *c, const struct control_request *req)
 	client_send(c, EXIT_OK, &b);
 	c->pass = fds;
 	c->npass = n;
+}
+
+/*
+ * `sockets N`: the new master will run N workers and would close the
+ * sockets of the slots from N up, resetting what queued on them while no
+ * worker accepted. So those slots are scaled down here first, the way
+ * `scale` does it (steered away, drained, then closed), and the answer
+ * waits until their sockets are gone (control_slots_changed).
+ */
+static void
+do_sockets(struct control_client *c, const struct control_request *req)
+{
+	char err[256];
+	int n = req->scale, r;
+
+	if (cl.phase == PHASE_STOPPING) {
+		client_reply_text(c, EXIT_FAILED, "clusterd: the cluster is "
+		    "stopping: its sockets are closed");
+		return;
+	}
+	if (n < 1 || !listen_slots_from(n)) {
+		hand_over(c);
+		return;
+	}
+	if (cl.phase == PHASE_LAME_DUCK ||
+	    (n < slot_wanted() && (r = reload_scale(n, err, sizeof err)) < 0)) {
+		log_warn("control: pid %ld: sockets %d: cannot scale down "
+		    "first (%s): the new master closes the other slots' "
+		    "sockets", (long)c->pid, n, cl.phase == PHASE_LAME_DUCK ?
+		    "lame duck" : err);
+		hand_over(c);
+		return;
+	}
+	log_notice("control: pid %ld: sockets %d: slots %d and up drain "
+	    "first (a restart to %d worker%s)", (long)c->pid, n, n, n,
+	    n == 1 ? "" : "s");
+	c->slots = n;
+}
+
+/* A slot's socket was closed: a `sockets N` waiting for that is answered. */
+void
+control_slots_changed(void)
+{
+	struct control_client *c, *next;
+
+	for (c = ctl.clients; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == CLIENT_WAITING && c->op == CONTROL_SOCKETS &&
+		    !listen_slots_from(c->slots))
+			hand_over(c);
+	}
+}
+
+static void
+check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	control_slots_changed();
 }
 
 /* How the upgrade answers a `clusterd upgrade` client when it fails (on
@@ -695,6 +754,7 @@ enum control_arg {
 	ARG_JSON,		/* nothing, or the word "json" */
 	ARG_NOW,		/* nothing, or the word "now" */
 	ARG_COUNT,		/* N, +N or -N */
+	ARG_SLOTS,		/* nothing, or N */
 };
 
 static const struct control_cmd {
@@ -708,7 +768,7 @@ static const struct control_cmd {
 	[CONTROL_RELOAD] = { "reload", ARG_NONE, true, do_reload },
 	[CONTROL_STOP] = { "stop", ARG_NOW, true, do_stop },
 	[CONTROL_SCALE] = { "scale", ARG_COUNT, false, do_scale },
-	[CONTROL_SOCKETS] = { "sockets", ARG_NONE, false, do_sockets },
+	[CONTROL_SOCKETS] = { "sockets", ARG_SLOTS, true, do_sockets },
 	[CONTROL_EVENTS] = { "events", ARG_JSON, false, do_events },
 	[CONTROL_UPGRADE] = { "upgrade", ARG_NONE, true, do_upgrade },
 };
@@ -764,6 +824,18 @@ parse_arg(const struct control_cmd *cmd, const char *arg,
 		    &req->relative) < 0) {
 			snprintf(msg, msglen, "clusterd: %s: '%.32s' is not "
 			    "N, +N or -N", cmd->name, arg);
+			return -EDOM;
+		}
+		memcpy(req->arg, arg, strlen(arg) + 1);
+		return 0;
+	case ARG_SLOTS:
+		if (arg == NULL)
+			return 0;
+		if (arg[0] == '+' || arg[0] == '-' ||
+		    control_parse_scale(arg, &req->scale, &req->relative) < 0 ||
+		    req->scale < 1) {
+			snprintf(msg, msglen, "clusterd: %s: '%.32s' is not "
+			    "a worker count", cmd->name, arg);
 			return -EDOM;
 		}
 		memcpy(req->arg, arg, strlen(arg) + 1);
@@ -934,6 +1006,8 @@ int
 control_restore(struct ustate *st)
 {
 	struct control_client *c, **tail = &ctl.clients;
+	struct control_request req;
+	char msg[128];
 	void *out;
 	size_t outlen;
 	int n, i;
@@ -945,6 +1019,7 @@ control_restore(struct ustate *st)
 	ev_io_init(&ctl.accept_w, accept_cb, ctl.fd, EV_READ);
 	ev_io_start(cl.loop, &ctl.accept_w);
 	ev_timer_init(&ctl.retry_w, retry_cb, 1., 0.);
+	ev_timer_init(&ctl.check_w, check_cb, 0., 0.);
 	n = (int)upgrade_get_u64(st);
 	if (n < 0 || n > CONTROL_CLIENTS_MAX)
 		return -EBADMSG;
@@ -986,6 +1061,14 @@ control_restore(struct ustate *st)
 			ev_timer_start(cl.loop, &c->timer_w);
 		} else if (c->state == CLIENT_WAITING) {
 			ev_io_start(cl.loop, &c->read_w);	/* its EOF */
+		}
+		if (c->state == CLIENT_WAITING && c->op == CONTROL_SOCKETS) {
+			/* Its N is in its request line; the sockets may have
+			 * closed while the upgrade ran: look once we run. */
+			if (control_parse_request(c->in, c->inlen, &req, msg,
+			    sizeof msg) == 0 && req.cmd == CONTROL_SOCKETS)
+				c->slots = req.scale;
+			ev_timer_start(cl.loop, &ctl.check_w);
 		}
 		free(out);
 		if (c->fd == -1)

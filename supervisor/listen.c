@@ -461,6 +461,24 @@ listen_close_slot(struct listener *l, int slot)
 	store_state();
 	while (l->nfds > 1 && l->fds[l->nfds - 1] == -1)
 		l->nfds--;
+	control_slots_changed();
+}
+
+bool
+listen_slots_from(int n)
+{
+	struct listener *l;
+	int i, k;
+
+	for (i = 0; cl.cfg != NULL && i < cl.cfg->nlset; i++) {
+		l = cl.cfg->lset[i];
+		if (l == NULL || !listen_per_worker(l) || l->shut)
+			continue;
+		for (k = n; k < l->nfds; k++)
+			if (l->fds[k] != -1)
+				return true;
+	}
+	return false;
 }
 
 /*

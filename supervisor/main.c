@@ -255,8 +255,10 @@ cmd_restart(const struct invocation *inv)
 	c = load_or_exit(inv->file, CONFIG_FULL);	/* before stopping it */
 	path = socket_opt ? socket_opt : c->control;
 	/* Its listening sockets first: held here while it stops, they keep
-	 * their queues, and the new master takes them over. */
-	if ((r = control_take_sockets(path, &n)) != EXIT_OK) {
+	 * their queues, and the new master takes them over. Slots the new
+	 * count has no room for drain in the old master first. */
+	if ((r = control_take_sockets(path, c->workers, c->stop_timeout,
+	    &n)) != EXIT_OK) {
 		config_free(c);
 		return r;
 	}

@@ -3,7 +3,10 @@
 # `user` changed to nobody: the new master takes the old one's listening
 # sockets over (same inodes), so no connection is refused or reset; the new
 # workers run as nobody. Then restarts that change the worker count: the
-# per-worker group keeps its sockets, gets one more, or closes the extra.
+# per-worker group keeps its sockets, gets one more, or drains the extra
+# ones in the old master before it stops (none is reset). A request in
+# flight at each restart keeps the old master's stop going for a second:
+# connections queue on every socket meanwhile.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 . "$(dirname "$0")/daemon.sh"
@@ -31,8 +34,14 @@ restart_under_load() {
 		--duration 60 --timeout 20 --stop-file "$T/stop" >"$T/load.json" 2>&1 &
 	LOAD=$!
 	wait_until 10 eval "[ \"\$(conns_accepted $PORT)\" -gt 0 ] || ss -tnH state time-wait '( sport = :$PORT )' | grep -q ."
+	curl -s -o "$T/slow.out" -w '%{http_code}' --max-time 20 \
+		"http://127.0.0.1:$PORT/slow?ms=1000" >"$T/slow.code" &
+	SLOW=$!
+	wait_until 5 eval "ss -tnH state established '( sport = :$PORT )' | grep -q ."
 	"$CLUSTERD" restart "$CONF" >"$T/restart.out" 2>&1 ||
 		fail "restart ($1): $(cat "$T/restart.out"; tail -5 "$T/app.log")"
+	wait "$SLOW"
+	assert_eq "$(cat "$T/slow.code")" 200 "the request in flight at the restart ($1)"
 	MASTER=$(cat "$T/run/master.pid") && track "$MASTER"
 	[ "$MASTER" != "$old" ] || fail "restart ($1) kept the old master"
 	alive "$old" && fail "old master $old survived the restart ($1)"
@@ -74,6 +83,8 @@ done
 # One worker: the first socket kept, the others closed.
 sed -i 's/^workers = .*/workers = 1/' "$CONF"
 restart_under_load "workers 3 -> 1"
+grep -q "sockets 1: slots 1 and up drain first" "$T/app.log" ||
+	fail "the old master did not drain slots 1 and 2 first: $(tail "$T/app.log")"
 assert_eq "$(echo $(inodes) | wc -w)" 1 "one socket after going to 1 worker"
 assert_contains " $before" " $(inodes)" "slot 0's socket kept"
 assert_eq "$(http_get "http://127.0.0.1:$PORT/")" "hello world" "serves after the restarts"

@@ -41,7 +41,11 @@ test_commands(void)
 		{ "clusterd/1 scale -1024\n", 0, CONTROL_SCALE, false, -1024, true },
 		{ "clusterd/1 scale 1024\n", 0, CONTROL_SCALE, false, 1024, false },
 		{ "clusterd/1 sockets\n", 0, CONTROL_SOCKETS, false, 0, false },
-		{ "clusterd/1 sockets all\n", -ENOSYS, 0, false, 0, false },
+		{ "clusterd/1 sockets 3\n", 0, CONTROL_SOCKETS, false, 3, false },
+		{ "clusterd/1 sockets all\n", -EDOM, 0, false, 0, false },
+		{ "clusterd/1 sockets +1\n", -EDOM, 0, false, 0, false },
+		{ "clusterd/1 sockets 0\n", -EDOM, 0, false, 0, false },
+		{ "clusterd/1 sockets 1025\n", -EDOM, 0, false, 0, false },
 		{ "clusterd/1 events\n", 0, CONTROL_EVENTS, false, 0, false },
 		{ "clusterd/1 events json\n", 0, CONTROL_EVENTS, true, 0, false },
 		{ "clusterd/1 events 3\n", -ENOSYS, 0, false, 0, false },
@@ -83,7 +87,7 @@ test_commands(void)
 		if (req.cmd == CONTROL_STOP)
 			CHECK(req.now == (strstr(t[i].line, " now") != NULL),
 			    "'%s': now %d", t[i].line, req.now);
-		if (req.cmd == CONTROL_SCALE)
+		if (req.cmd == CONTROL_SCALE || req.cmd == CONTROL_SOCKETS)
 			CHECK(req.scale == t[i].scale &&
 			    req.relative == t[i].relative, "'%s': %d %d",
 			    t[i].line, req.scale, req.relative);
