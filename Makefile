@@ -94,8 +94,12 @@ deps:
 	@scripts/install-deps
 
 # The README's test command: installs what it needs, builds, runs everything.
+# The tests run this BUILD's binaries, not the ./clusterd link, so that
+# `make check` and `make SANITIZE=1 check` can run side by side (CI does).
 check: deps
 	$(MAKE) all units
+	CLUSTERD_BIN=$(CURDIR)/$(BUILD)/clusterd \
+	WORKER_BIN=$(CURDIR)/$(BUILD)/clusterd-worker \
 	BUILD=$(BUILD) tests/run $(TESTS)
 
 # The demo cluster in the foreground: the reference worker, one per CPU.
