@@ -287,6 +287,50 @@ child_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* close_range(lo, hi), or close() one by one where it is missing. */
+static void
+close_span(unsigned lo, unsigned hi)
+{
+	struct rlimit rl;
+	unsigned fd;
+
+	if (close_range(lo, hi, 0) == 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	for (fd = lo; fd <= hi && (rlim_t)fd < rl.rlim_cur; fd++)
+		close((int)fd);
+}
+
+/*
+ * Every fd from 3 up but the two pipes and the sockets: the master's other
+ * fds are close-on-exec, but open until execve, and a master at its fd
+ * limit would leave no room for the copies child_fds makes (the worker
+ * then failed to start with EMFILE, exit 126, in t_fault_nofile's reload).
+ */
+static void
+close_others(const struct spawn_child *ch)
+{
+	unsigned from = 3, next;
+	int i, fd;
+
+	for (;;) {
+		next = ~0U;
+		for (i = -2; i < ch->nsocks; i++) {
+			fd = i == -2 ? ch->err_fd : i == -1 ? ch->out_fd :
+			    ch->socks[i];
+			if (fd >= 0 && (unsigned)fd >= from &&
+			    (unsigned)fd < next)
+				next = (unsigned)fd;
+		}
+		if (next == ~0U) {
+			close_span(from, ~0U);
+			return;
+		}
+		if (next > from)
+			close_span(from, next - 1);
+		from = next + 1;
+	}
+}
+
 /* stdout and stderr to their pipes first, so that every later failure
  * reaches the master's log; stdin from /dev/null; the sockets to
  * 3..3+n-1 (and, with ready = fd, the ready pipe right after them);
@@ -294,10 +338,10 @@ child_signals(void)
 static void
 child_fds(const struct spawn_child *ch)
 {
-	struct rlimit rl;
 	char num[16];
 	int i, fd, n = ch->nsocks, devnull, *socks = ch->socks;
 
+	close_others(ch);
 	if ((fd = fcntl(ch->err_fd, F_DUPFD, 3 + n)) == -1 ||
 	    dup2(fd, STDERR_FILENO) == -1) {
 		dprintf(ch->err_fd, "clusterd: worker: error pipe: %s\n",
@@ -328,10 +372,7 @@ child_fds(const struct spawn_child *ch)
 			snprintf(num, sizeof num, "%d", 3 + i);
 			child_fail(WORKER_EXIT_SETUP, "dup2 to fd", num, errno);
 		}
-	if (close_range(3 + (unsigned)n, ~0U, 0) == -1 &&
-	    getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		for (fd = 3 + n; (rlim_t)fd < rl.rlim_cur; fd++)
-			close(fd);
+	close_span(3 + (unsigned)n, ~0U);
 }
 
 /* LISTEN_PID / WATCHDOG_PID placeholders get the child's pid. */
